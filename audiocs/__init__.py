@@ -1,0 +1,3 @@
+"""audiocs: audio classification and embedding learning with cosine-similarity margin losses."""
+
+__version__ = "0.1.0"
