@@ -1,0 +1,5 @@
+import sys
+
+from audiocs.cli import main
+
+sys.exit(main())
