@@ -1,0 +1,195 @@
+"""Checkpoints: atomic save, `weights_only` load, RNG states, and loading a model for inference.
+
+A checkpoint is a dict of tensors and plain values (so `torch.load(weights_only=True)` reads
+it): weights of model, classifier and loss; optimizer, scaler and schedule states; the position
+`epoch` (epochs finished) and `step` (batches done within that epoch); RNG states; and `meta`,
+what is needed to rebuild the model without the config (names, arguments, classes, feature
+settings, normalization stats).
+"""
+
+from __future__ import annotations
+
+import pickle
+import random
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from audiocs.errors import AudiocsError
+from audiocs.features import FeatureSettings
+from audiocs.fileio import atomic_path
+from audiocs.losses import ClassificationLoss, create_classifier, create_loss
+from audiocs.models import create_model
+from audiocs.train.config import Config, config_from_dict
+
+CHECKPOINT_DIR = "checkpoints"
+LAST, BEST = "last.pt", "best.pt"
+
+
+# --- RNG states as tensors / plain values ------------------------------------------------------
+
+
+def rng_state() -> dict[str, Any]:
+    """Python, numpy (legacy global) and torch (CPU and CUDA) RNG states, weights_only-safe."""
+    version, internal, gauss = random.getstate()
+    name, keys, pos, has_gauss, cached = np.random.get_state()
+    state: dict[str, Any] = {
+        "python": [version, list(internal), gauss],
+        "numpy": [name, torch.from_numpy(keys.astype(np.int64)), int(pos), int(has_gauss),
+                  float(cached)],
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+    }
+    return state
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    """Restore what `rng_state` returned."""
+    version, internal, gauss = state["python"]
+    random.setstate((version, tuple(internal), gauss))
+    name, keys, pos, has_gauss, cached = state["numpy"]
+    np.random.set_state((name, keys.numpy().astype(np.uint32), pos, has_gauss, cached))
+    torch.set_rng_state(state["torch"])
+    if state["cuda"] and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+# --- save / load ---------------------------------------------------------------------------
+
+
+def save_checkpoint(state: dict[str, Any], path: str | Path) -> None:
+    """Write `state` atomically (temporary sibling, then rename): a kill never leaves half a file."""
+    with atomic_path(path) as tmp:
+        torch.save(state, tmp)
+
+
+def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """Read a checkpoint with `weights_only=True`; a missing or corrupt file is an AudiocsError."""
+    path = Path(path)
+    if not path.is_file():
+        raise AudiocsError(f"{path}: checkpoint not found")
+    try:
+        state = torch.load(path, map_location=map_location, weights_only=True)
+    except (RuntimeError, EOFError, OSError, ValueError, zipfile.BadZipFile,
+            pickle.UnpicklingError) as err:
+        reason = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise AudiocsError(f"{path}: not a readable checkpoint ({reason})") from None
+    if not isinstance(state, dict) or "meta" not in state or "model" not in state:
+        raise AudiocsError(f"{path}: not an audiocs training checkpoint")
+    return state
+
+
+def find_checkpoint(exp_dir_or_ckpt: str | Path, prefer: str = BEST) -> Path:
+    """A .pt file as given, or exp_dir/checkpoints/{prefer} (falling back to last.pt)."""
+    path = Path(exp_dir_or_ckpt)
+    if path.is_file():
+        return path
+    folder = path / CHECKPOINT_DIR
+    for name in (prefer, LAST):
+        if (folder / name).is_file():
+            return folder / name
+    raise AudiocsError(f"{path}: no checkpoint found (expected {folder / prefer})")
+
+
+# --- the model from a checkpoint's meta ------------------------------------------------------
+
+
+def model_meta(cfg: Config, *, n_features: int, class_names: list[str],
+               settings: FeatureSettings, mean: np.ndarray, std: np.ndarray) -> dict[str, Any]:
+    """What a checkpoint must hold to rebuild model and classifier without the cache."""
+    return {
+        "model_name": cfg.model.name,
+        "model_args": {"n_features": int(n_features), "embed_dim": int(cfg.model.embed_dim),
+                       **dict(cfg.model.kwargs)},
+        "loss_name": cfg.loss.name,
+        "loss_args": loss_args(cfg),
+        "class_names": list(class_names),
+        "feature_settings": settings.to_dict(),
+        "mean": torch.as_tensor(np.asarray(mean, dtype=np.float32)),
+        "std": torch.as_tensor(np.asarray(std, dtype=np.float32)),
+    }
+
+
+def loss_args(cfg: Config) -> dict[str, Any]:
+    """Keyword arguments for `create_loss` from the loss section (None values left out)."""
+    args = {k: v for k, v in (("scale", cfg.loss.scale), ("margin", cfg.loss.margin))
+            if v is not None}
+    return {**args, **dict(cfg.loss.params)}
+
+
+def build_modules(meta: dict[str, Any], source: str = "config"
+                  ) -> tuple[nn.Module, nn.Module, ClassificationLoss]:
+    """Model, classifier and loss from `meta`; bad names or arguments name `source`."""
+    try:
+        model = create_model(meta["model_name"], **meta["model_args"])
+        loss = create_loss(meta["loss_name"], **meta["loss_args"])
+        classifier = create_classifier(meta["loss_name"], int(meta["model_args"]["embed_dim"]),
+                                       len(meta["class_names"]))
+    except (KeyError, ValueError, TypeError) as err:
+        raise AudiocsError(f"{source}: cannot build model/loss ({str(err).strip(chr(34))})") from None
+    return model, classifier, loss
+
+
+def check_compatible(meta: dict[str, Any], expected: dict[str, Any], path: str | Path) -> None:
+    """Refuse a checkpoint made for another model, loss, feature size or class list."""
+    for key in ("model_name", "model_args", "loss_name", "class_names"):
+        if meta[key] != expected[key]:
+            what = key.replace("_", " ")
+            if key == "class_names" and len(meta[key]) != len(expected[key]):
+                raise AudiocsError(f"{path}: checkpoint has {len(meta[key])} classes, the data "
+                                   f"has {len(expected[key])}")
+            raise AudiocsError(f"{path}: checkpoint {what} is {meta[key]!r}, expected "
+                               f"{expected[key]!r}")
+
+
+def load_weights(module: nn.Module, weights: dict[str, torch.Tensor], path: str | Path,
+                 what: str) -> None:
+    """`load_state_dict(strict=True)`; a mismatch is an AudiocsError naming the file."""
+    try:
+        module.load_state_dict(weights)
+    except RuntimeError as err:
+        detail = " ".join(str(err).split())[:300]
+        raise AudiocsError(f"{path}: {what} weights do not fit the model ({detail})") from None
+
+
+@dataclass
+class InferenceBundle:
+    """A trained model ready for inference: model (eval mode), classifier, loss, and what the
+    input must look like (feature settings, normalization mean/std (F,) float32)."""
+
+    model: nn.Module
+    classifier: nn.Module
+    loss: ClassificationLoss
+    loss_name: str
+    class_names: list[str]
+    settings: FeatureSettings
+    mean: np.ndarray
+    std: np.ndarray
+    config: Config | None
+    checkpoint: Path
+    epoch: int
+
+
+def load_for_inference(exp_dir_or_ckpt: str | Path, *, prefer: str = BEST,
+                       device: str | torch.device = "cpu") -> InferenceBundle:
+    """Load best.pt (else last.pt) of an experiment folder, or a given .pt file."""
+    path = find_checkpoint(exp_dir_or_ckpt, prefer)
+    state = load_checkpoint(path)
+    meta = state["meta"]
+    model, classifier, loss = build_modules(meta, str(path))
+    load_weights(model, state["model"], path, "model")
+    load_weights(classifier, state["classifier"], path, "classifier")
+    cfg = config_from_dict(state["config"], str(path)) if state.get("config") else None
+    model.to(device).eval()
+    classifier.to(device).eval()
+    return InferenceBundle(
+        model=model, classifier=classifier, loss=loss, loss_name=meta["loss_name"],
+        class_names=list(meta["class_names"]),
+        settings=FeatureSettings.from_dict(meta["feature_settings"]),
+        mean=meta["mean"].numpy(), std=meta["std"].numpy(), config=cfg, checkpoint=path,
+        epoch=int(state["epoch"]))
