@@ -72,6 +72,42 @@ def test_eval_embedding_is_independent_of_the_batch(name):
     assert not torch.allclose(batch[0], batch[1])  # the samples do differ
 
 
+def randomize_batchnorm(model: nn.Module) -> None:
+    """Give every BatchNorm non-trivial statistics so that padding would show if it leaked."""
+    gen = torch.Generator().manual_seed(1)
+    for module in model.modules():
+        if isinstance(module, (nn.BatchNorm1d, nn.BatchNorm2d)):
+            size = module.num_features
+            module.running_mean.copy_(torch.randn(size, generator=gen))
+            module.running_var.copy_(torch.rand(size, generator=gen) + 0.5)
+            module.weight.data.copy_(torch.randn(size, generator=gen))
+            module.bias.data.copy_(torch.randn(size, generator=gen))
+
+
+@pytest.mark.parametrize("name", list_models())
+def test_padded_batch_with_lengths_matches_clips_alone(name):
+    model = tiny_model(name).eval()
+    randomize_batchnorm(model)
+    lengths = torch.tensor([37, 20, 29, 16])
+    x = torch.randn(4, 40, N_FEATURES) * (torch.arange(40)[None, :, None] < lengths[:, None, None])
+    with torch.no_grad():
+        batch = model(x, lengths)
+        alone = torch.cat([model(x[i:i + 1, :n]) for i, n in enumerate(lengths.tolist())])
+        ignoring_lengths = model(x)
+    torch.testing.assert_close(batch, alone, rtol=1e-4, atol=1e-5)
+    assert (ignoring_lengths - alone).abs().max() > 1e-3  # the padding does matter without them
+
+
+@pytest.mark.parametrize("name", list_models())
+def test_bad_lengths_are_clear_errors(name):
+    model = tiny_model(name).eval()
+    x = torch.randn(2, 30, N_FEATURES)
+    with pytest.raises(ValueError, match="at least 16 frames, got 12"):
+        model(x, torch.tensor([30, 12]))
+    with pytest.raises(ValueError, match="at most 30 frames"):
+        model(x, torch.tensor([31, 20]))
+
+
 @pytest.mark.parametrize("name", list_models())
 def test_too_few_frames_is_a_clear_error(name):
     model = tiny_model(name).eval()

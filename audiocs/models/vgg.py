@@ -5,26 +5,33 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from audiocs.models.base import EmbeddingLayer, EmbeddingModel, conv_bn_relu
+from audiocs.models.base import (EmbeddingLayer, EmbeddingModel, conv_bn_relu, mask_padding,
+                                 masked_max, masked_mean)
 from audiocs.models.registry import register_model
 
 
-class VGGBlock(nn.Sequential):
-    """Two conv3x3-BN-ReLU then 2x2 average pooling: (B, Cin, T, F) -> (B, Cout, T/2, F/2)."""
+class VGGBlock(nn.Module):
+    """Two conv3x3-BN-ReLU then 2x2 average pooling: (B, Cin, F, T) -> (B, Cout, F/2, T/2)."""
 
     def __init__(self, in_channels: int, out_channels: int) -> None:
-        super().__init__(conv_bn_relu(in_channels, out_channels),
-                         conv_bn_relu(out_channels, out_channels),
-                         nn.AvgPool2d(2))
+        super().__init__()
+        self.conv1 = conv_bn_relu(in_channels, out_channels)
+        self.conv2 = conv_bn_relu(out_channels, out_channels)
+        self.pool = nn.AvgPool2d(2)
+
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+        """(B, Cin, F, T) with ``lengths`` (B,) real frames -> (B, Cout, F // 2, T // 2)."""
+        x = self.conv1(mask_padding(x, lengths))
+        return self.pool(self.conv2(mask_padding(x, lengths)))
 
 
 class VGGNet(EmbeddingModel):
     """VGG-style backbone: (B, T, F) -> (B, embed_dim).
 
-    ``num_blocks`` blocks of ``width * 2**i`` channels each halve time and frequency; the last
-    map is averaged over frequency, then mean + max over time (PANNs pooling) and a
-    Linear + BatchNorm layer give the embedding. Needs ``T >= 2**num_blocks`` frames and
-    ``n_features >= 2**num_blocks``. Padded frames (from batching) are treated as signal.
+    ``num_blocks`` blocks of ``width * 2**i`` channels each halve frequency and time; the last
+    map is averaged over frequency, then mean + max over time (PANNs pooling) and
+    Dropout + Linear + BatchNorm give the embedding. Needs ``T >= 2**num_blocks`` frames
+    (16 by default) and ``n_features >= 2**num_blocks``.
     """
 
     def __init__(self, n_features: int, embed_dim: int = 128, width: int = 16,
@@ -37,15 +44,18 @@ class VGGNet(EmbeddingModel):
         self.n_features = n_features
         self.embed_dim = embed_dim
         channels = [1] + [width * 2 ** i for i in range(num_blocks)]
-        self.blocks = nn.Sequential(*(VGGBlock(cin, cout)
-                                      for cin, cout in zip(channels[:-1], channels[1:])))
+        self.blocks = nn.ModuleList(VGGBlock(cin, cout)
+                                    for cin, cout in zip(channels[:-1], channels[1:]))
         self.embedding = EmbeddingLayer(channels[-1], embed_dim, dropout)
 
-    def _embed(self, x: torch.Tensor) -> torch.Tensor:
+    def _embed(self, x: torch.Tensor, lengths: torch.Tensor | None) -> torch.Tensor:
         """(B, T, F) -> (B, embed_dim)."""
-        maps = self.blocks(x.unsqueeze(1)).mean(dim=3)  # (B, C, T')
-        pooled = maps.mean(dim=2) + maps.amax(dim=2)
-        return self.embedding(pooled)
+        x = x.transpose(1, 2).unsqueeze(1)  # (B, 1, F, T)
+        for block in self.blocks:
+            x = block(x, lengths)
+            lengths = None if lengths is None else lengths // 2
+        maps = x.mean(dim=2)  # (B, C, T')
+        return self.embedding(masked_mean(maps, lengths) + masked_max(maps, lengths))
 
 
 @register_model
