@@ -1,0 +1,106 @@
+"""Decode one audio file (soundfile), downmix to mono, resample (soxr) and validate it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+import soxr
+
+from audiocs.errors import AudiocsError
+
+# A clip whose RMS is below this (about -100 dBFS) is treated as silent.
+SILENCE_RMS = 1e-5
+
+# Leading bytes of containers that soundfile can decode: a file that starts with one of these
+# but fails to decode is "unreadable" (corrupt); anything else is "not_audio".
+_MAGIC = (b"RIFF", b"RIFX", b"RF64", b"fLaC", b"OggS", b"FORM", b".snd", b"ID3", b"\xff\xfb",
+          b"\xff\xf3", b"\xff\xf2", b"caff", b"wvpk", b"MThd")
+
+REASONS = {
+    "missing": "file does not exist",
+    "empty": "file or audio stream has zero length",
+    "not_audio": "not an audio file (unknown format)",
+    "unreadable": "audio file is corrupt or cannot be decoded",
+    "nonfinite": "samples contain NaN or Inf",
+    "silent": "clip is all zeros or below the silence threshold",
+}
+
+
+class AudioError(AudiocsError):
+    """A file that cannot be used as audio; ``reason`` is one of :data:`REASONS`."""
+
+    def __init__(self, path: str | Path, reason: str, detail: str = "") -> None:
+        self.path = str(path)
+        self.reason = reason
+        self.detail = detail
+        text = REASONS[reason] + (f": {detail}" if detail else "")
+        super().__init__(f"{self.path}: {reason} ({text})")
+
+
+def _sniff_reason(path: Path) -> str:
+    with open(path, "rb") as f:
+        head = f.read(4)
+    return "unreadable" if head.startswith(_MAGIC) else "not_audio"
+
+
+def read_audio(path: str | Path) -> tuple[np.ndarray, int]:
+    """Decode ``path`` to mono float32 ``(samples,)`` at its own rate; raises AudioError."""
+    path = Path(path)
+    if not path.is_file():
+        raise AudioError(path, "missing")
+    if path.stat().st_size == 0:
+        raise AudioError(path, "empty", "0 bytes")
+    try:
+        data, rate = sf.read(path, dtype="float32", always_2d=True)
+    except Exception as err:  # noqa: BLE001 - any decoder failure on untrusted bytes
+        raise AudioError(path, _sniff_reason(path), str(err).strip()) from None
+    if data.shape[0] == 0:
+        raise AudioError(path, "empty", "0 samples")
+    mono = data.mean(axis=1, dtype=np.float32) if data.shape[1] > 1 else data[:, 0]
+    if not np.isfinite(mono).all():
+        raise AudioError(path, "nonfinite", f"{int((~np.isfinite(mono)).sum())} bad samples")
+    return np.ascontiguousarray(mono), int(rate)
+
+
+def check_not_silent(path: str | Path, wave: np.ndarray, min_rms: float = SILENCE_RMS) -> None:
+    """Raise AudioError('silent') when the RMS of ``wave`` (samples,) is below ``min_rms``."""
+    rms = float(np.sqrt(np.mean(np.square(wave, dtype=np.float64))))
+    if rms < min_rms:
+        raise AudioError(path, "silent", f"RMS {rms:.3g} < {min_rms:g}")
+
+
+def resample(wave: np.ndarray, orig_rate: int, sample_rate: int) -> np.ndarray:
+    """Resample mono float32 ``(samples,)`` from ``orig_rate`` to ``sample_rate`` (soxr HQ)."""
+    if orig_rate == sample_rate:
+        return wave
+    out = soxr.resample(wave, orig_rate, sample_rate, quality="HQ")
+    return np.ascontiguousarray(out, dtype=np.float32)
+
+
+def load_audio(path: str | Path, sample_rate: int, *, min_rms: float = SILENCE_RMS) -> np.ndarray:
+    """Decode, downmix, validate and resample ``path`` -> float32 ``(samples,)`` at ``sample_rate``.
+
+    Raises :class:`AudioError` (reason ``missing``, ``empty``, ``not_audio``, ``unreadable``,
+    ``nonfinite`` or ``silent``) naming the file.
+    """
+    wave, rate = read_audio(path)
+    check_not_silent(path, wave, min_rms)
+    out = resample(wave, rate, sample_rate)
+    if out.size == 0:
+        raise AudioError(path, "empty", f"{wave.size} samples at {rate} Hz is under one sample")
+    return out
+
+
+def audio_duration(path: str | Path) -> float:
+    """Duration in seconds from the file header (no decoding); raises AudioError."""
+    path = Path(path)
+    if not path.is_file():
+        raise AudioError(path, "missing")
+    try:
+        info = sf.info(path)
+    except Exception as err:  # noqa: BLE001 - any decoder failure on untrusted bytes
+        reason = "empty" if path.stat().st_size == 0 else _sniff_reason(path)
+        raise AudioError(path, reason, str(err).strip()) from None
+    return info.frames / info.samplerate if info.samplerate else 0.0

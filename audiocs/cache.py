@@ -1,0 +1,338 @@
+"""The feature cache: build it from a manifest (parallel, atomic, resumable) and read it (mmap).
+
+A finished cache folder holds::
+
+    features.npy   (sum T, F) float32, every kept clip's frames one after another
+    offsets.npy    (N + 1,) int64, clip i is features[offsets[i]:offsets[i + 1]]
+    manifest.csv   the kept clips (same order), absolute paths
+    settings.json  the FeatureSettings
+    stats.json     per-dimension mean/std over the frames of the training part
+    rejected.csv   path,reason,detail of every clip that was not kept
+    cache.json     the completion marker (written last): counts, class names, build fingerprint
+
+While building, each chunk of clips is written to ``parts/part-<k>.npz`` by a worker (atomic
+rename); a re-run after a kill skips the chunks already there, then consolidates the parts into
+the arrays above and deletes them. Re-running on a complete cache with the same manifest,
+settings and training folds does nothing; with different ones it raises an error (build into a
+new folder instead, or delete the old one).
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import json
+import multiprocessing as mp
+import os
+import shutil
+from collections import Counter
+from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from audiocs.audio import SILENCE_RMS, AudioError, load_audio
+from audiocs.errors import AudiocsError
+from audiocs.features import FeatureSettings, compute_features
+from audiocs.fileio import atomic_path, atomic_write, remove_temp_files
+from audiocs.manifest import (ManifestRow, class_names, read_manifest, rows_digest,
+                              validate_rows, write_manifest)
+
+MARKER = "cache.json"
+_BUILD = "build.json"
+_STD_FLOOR = 1e-5
+
+
+# --- extraction of one chunk (runs in a worker process) ---------------------------------
+
+
+def extract_clip(path: str, settings: FeatureSettings, min_rms: float = SILENCE_RMS) -> np.ndarray:
+    """Decode, validate and featurize one file -> float32 (T, F); raises AudioError."""
+    wave = load_audio(path, settings.sample_rate, min_rms=min_rms)
+    if settings.num_frames(wave.size) < 1:
+        raise AudioError(path, "empty", f"{wave.size} samples is shorter than one frame")
+    return compute_features(torch.from_numpy(wave), settings).numpy()
+
+
+def _worker_init() -> None:
+    torch.set_num_threads(1)
+
+
+def _extract_chunk(paths: list[str], settings: FeatureSettings, min_rms: float,
+                   part: Path) -> int:
+    """Featurize ``paths`` into the npz ``part`` (atomic); returns the number of clips."""
+    feats = [np.zeros((0, settings.num_features), np.float32)]
+    lengths, reasons, details = [], [], []
+    for path in paths:
+        try:
+            x = extract_clip(path, settings, min_rms)
+        except AudioError as err:
+            x, reason, detail = None, err.reason, err.detail
+        else:
+            feats.append(x)
+            reason, detail = "", ""
+        lengths.append(-1 if x is None else len(x))
+        reasons.append(reason)
+        details.append(detail)
+    with atomic_write(part, "wb") as f:
+        np.savez(f, features=np.concatenate(feats), lengths=np.array(lengths, np.int64),
+                 reasons=np.array(reasons, dtype=str), details=np.array(details, dtype=str))
+    return len(paths)
+
+
+# --- building ----------------------------------------------------------------------------
+
+
+def _load_rows(manifest: str | Path | Sequence[ManifestRow]) -> list[ManifestRow]:
+    """Rows of a manifest file or list, with absolute clip paths."""
+    rows = read_manifest(manifest) if isinstance(manifest, (str, Path)) else list(manifest)
+    if not isinstance(manifest, (str, Path)):
+        validate_rows(rows, "manifest rows")
+    return [dataclasses.replace(r, path=os.path.abspath(r.path)) for r in rows]
+
+
+def _fingerprint(rows, settings, train_folds, chunk_size, min_rms) -> dict:
+    return {"manifest_sha256": rows_digest(rows), "num_rows": len(rows),
+            "settings": settings.to_dict(), "chunk_size": chunk_size, "min_rms": min_rms,
+            "train_folds": None if train_folds is None else sorted(set(train_folds))}
+
+
+def _start_or_resume(out: Path, fingerprint: dict) -> bool:
+    """Check ``out`` against ``fingerprint``; True when a complete matching cache is there."""
+    for name, state in ((MARKER, "a complete cache"), (_BUILD, "an unfinished build")):
+        f = out / name
+        if f.is_file():
+            if json.loads(f.read_text()).get("fingerprint") != fingerprint:
+                raise AudiocsError(f"{out}: holds {state} made from a different manifest, feature "
+                                   "settings or train folds; build into a new folder or delete it")
+            return name == MARKER
+    if out.exists() and any(out.iterdir()):
+        raise AudiocsError(f"{out}: folder is not empty and is not a feature cache; "
+                           "choose an empty or new folder")
+    with atomic_write(out / _BUILD) as f:
+        json.dump({"fingerprint": fingerprint}, f, indent=1)
+    return False
+
+
+def _run_chunks(todo: list[tuple[list[str], Path]], settings, min_rms, workers, progress,
+                total, done) -> None:
+    bar = tqdm(total=total, initial=done, unit="clip", desc="features", disable=not progress)
+    with bar:
+        if workers <= 1:
+            for paths, part in todo:
+                bar.update(_extract_chunk(paths, settings, min_rms, part))
+            return
+        methods = mp.get_all_start_methods()
+        ctx = mp.get_context("fork" if "fork" in methods else None)
+        with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_worker_init) as pool:
+            futures = [pool.submit(_extract_chunk, paths, settings, min_rms, part)
+                       for paths, part in todo]
+            for fut in futures:
+                bar.update(fut.result())
+
+
+def _read_part(part: Path, n: int, keys=("lengths", "reasons", "details")) -> dict[str, np.ndarray]:
+    try:
+        with np.load(part) as z:
+            data = {k: z[k] for k in ("lengths", *keys)}
+    except (OSError, EOFError, ValueError, KeyError) as err:
+        raise AudiocsError(f"{part}: unreadable part file ({err}); delete it and re-run") from None
+    if len(data["lengths"]) != n:
+        raise AudiocsError(f"{part}: holds {len(data['lengths'])} clips, expected {n}; "
+                           "delete it and re-run")
+    return data
+
+
+def _consolidate(out: Path, chunks: list[tuple[list[int], Path]], lengths: np.ndarray,
+                 F: int) -> np.ndarray:
+    """Copy the parts' frames into features.npy, write offsets.npy; returns offsets (N + 1,)."""
+    offsets = np.concatenate([[0], np.cumsum(lengths[lengths >= 0])]).astype(np.int64)
+    with atomic_path(out / "features.npy") as tmp:
+        arr = np.lib.format.open_memmap(tmp, "w+", np.float32, (int(offsets[-1]), F))
+        pos = 0
+        for idx, part in chunks:
+            x = _read_part(part, len(idx), ("features",))["features"]
+            if x.shape[1:] != (F,) or len(x) != lengths[idx][lengths[idx] >= 0].sum():
+                raise AudiocsError(f"{part}: features do not match its lengths; delete it, re-run")
+            arr[pos:pos + len(x)] = x
+            pos += len(x)
+        arr.flush()
+        del arr
+    with atomic_write(out / "offsets.npy", "wb") as f:
+        np.save(f, offsets)
+    return offsets
+
+
+def feature_stats(features: np.ndarray, offsets: np.ndarray,
+                  clips: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
+    """Mean and std (F,) float32 over all frames of the clips ``clips``, and the frame count."""
+    total = np.zeros(features.shape[1])
+    square = np.zeros(features.shape[1])
+    frames = 0
+    for i in clips:
+        x = np.asarray(features[offsets[i]:offsets[i + 1]], np.float64)
+        total += x.sum(0)
+        square += np.square(x).sum(0)
+        frames += len(x)
+    mean = total / max(frames, 1)
+    std = np.sqrt(np.maximum(square / max(frames, 1) - mean**2, 0.0))
+    return mean.astype(np.float32), np.maximum(std, _STD_FLOOR).astype(np.float32), frames
+
+
+def _write_csv(path: Path, header: Sequence[str], records) -> None:
+    with atomic_write(path, "w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f, lineterminator="\n")
+        writer.writerow(header)
+        writer.writerows(records)
+
+
+def _write_json(path: Path, data: dict) -> None:
+    with atomic_write(path, "w", encoding="utf-8") as f:
+        json.dump(data, f, indent=1)
+
+
+def build_cache(manifest: str | Path | Sequence[ManifestRow], out_dir: str | Path,
+                settings: FeatureSettings, *, workers: int = 2, strict: bool = False,
+                train_folds: Sequence[int] | None = None, chunk_size: int = 64,
+                min_rms: float = SILENCE_RMS, progress: bool = True) -> FeatureCache:
+    """Extract features of every manifest clip into the cache folder ``out_dir`` (see module doc).
+
+    Bad clips are skipped and listed in rejected.csv (``strict=True`` raises instead);
+    normalization stats use the rows whose fold is in ``train_folds`` (all rows when None).
+    """
+    rows = _load_rows(manifest)
+    if not rows:
+        raise AudiocsError(f"{manifest if isinstance(manifest, (str, Path)) else 'manifest'}: "
+                           "no rows")
+    out = Path(out_dir)
+    fingerprint = _fingerprint(rows, settings, train_folds, chunk_size, min_rms)
+    if _start_or_resume(out, fingerprint):
+        shutil.rmtree(out / "parts", ignore_errors=True)
+        if progress:
+            print(f"{out}: feature cache is complete and up to date")
+        return FeatureCache(out)
+    part_dir = out / "parts"
+    part_dir.mkdir(parents=True, exist_ok=True)
+    remove_temp_files(part_dir)
+    remove_temp_files(out)
+    chunks = [(list(range(a, min(a + chunk_size, len(rows)))), part_dir / f"part-{k:06d}.npz")
+              for k, a in enumerate(range(0, len(rows), chunk_size))]
+    todo = [([rows[i].path for i in idx], part) for idx, part in chunks if not part.is_file()]
+    resumed = len(chunks) - len(todo)
+    _run_chunks(todo, settings, min_rms, workers, progress, len(rows),
+                len(rows) - sum(len(paths) for paths, _ in todo))
+
+    parts = [_read_part(part, len(idx)) for idx, part in chunks]
+    lengths = np.concatenate([p["lengths"] for p in parts])
+    reasons = np.concatenate([p["reasons"] for p in parts])
+    details = np.concatenate([p["details"] for p in parts])
+    rejected = [(rows[i].path, reasons[i], details[i]) for i in np.flatnonzero(lengths < 0)]
+    _write_csv(out / "rejected.csv", ("path", "reason", "detail"), rejected)
+    if strict and rejected:
+        listing = "; ".join(f"{p}: {r} ({d})" for p, r, d in rejected[:20])
+        more = f"; and {len(rejected) - 20} more" if len(rejected) > 20 else ""
+        raise AudiocsError(f"{len(rejected)} of {len(rows)} clips rejected (strict): {listing}"
+                           f"{more}; see {out / 'rejected.csv'}")
+    kept = [r for r, n in zip(rows, lengths) if n >= 0]
+    if not kept:
+        raise AudiocsError(f"{out}: every clip was rejected ({_summary(rejected)}); "
+                           f"see {out / 'rejected.csv'}")
+
+    folds = None if train_folds is None else set(train_folds)
+    train = np.flatnonzero([folds is None or r.fold in folds for r in kept])
+    if train.size == 0:
+        raise AudiocsError(f"{out}: no kept clip is in train_folds {sorted(folds or [])}; "
+                           "cannot compute normalization statistics")
+
+    offsets = _consolidate(out, chunks, lengths, settings.num_features)
+    features = np.load(out / "features.npy", mmap_mode="r")
+    mean, std, frames = feature_stats(features, offsets, train)
+    write_manifest(kept, out / "manifest.csv")
+    _write_json(out / "settings.json", settings.to_dict())
+    _write_json(out / "stats.json", {"mean": mean.tolist(), "std": std.tolist(),
+                                     "frames": frames, "train_folds": fingerprint["train_folds"]})
+    _write_json(out / MARKER, {
+        "fingerprint": fingerprint, "class_names": class_names(rows), "kept": len(kept),
+        "rejected": dict(Counter(r for _, r, _ in rejected)), "frames": int(offsets[-1]),
+        "chunks": len(chunks), "chunks_resumed": resumed})
+    (out / _BUILD).unlink(missing_ok=True)
+    shutil.rmtree(part_dir, ignore_errors=True)
+    if progress:
+        print(f"{out}: kept {len(kept)} of {len(rows)} clips; rejected {_summary(rejected)}"
+              + (f" (see {out / 'rejected.csv'})" if rejected else ""))
+    return FeatureCache(out)
+
+
+def _summary(rejected: list) -> str:
+    counts = Counter(r for _, r, _ in rejected)
+    return ", ".join(f"{n} {r}" for r, n in counts.most_common()) or "none"
+
+
+# --- reading -----------------------------------------------------------------------------
+
+
+class FeatureCache:
+    """A finished cache folder: ``cache[i]`` is clip i's features (T, F) float32, memory-mapped."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.root = Path(path)
+        marker = self.root / MARKER
+        if not marker.is_file():
+            state = "an unfinished build (re-run it to finish)" if (self.root / _BUILD).is_file() \
+                else "missing" if not self.root.exists() else "not a feature cache"
+            raise AudiocsError(f"{self.root}: no complete feature cache here ({state})")
+        try:
+            meta = json.loads(marker.read_text())
+            self.settings = FeatureSettings.from_dict(
+                json.loads((self.root / "settings.json").read_text()))
+            stats = json.loads((self.root / "stats.json").read_text())
+            self.mean = np.asarray(stats["mean"], np.float32)
+            self.std = np.asarray(stats["std"], np.float32)
+            self._features = np.load(self.root / "features.npy", mmap_mode="r")
+            self.offsets = np.load(self.root / "offsets.npy")
+            self.rows = read_manifest(self.root / "manifest.csv")
+            self.class_names: list[str] = list(meta["class_names"])
+        except (OSError, EOFError, ValueError, KeyError, TypeError) as err:
+            raise AudiocsError(f"{self.root}: corrupt feature cache ({err})") from None
+        F, n = self.settings.num_features, len(self.rows)
+        problems = [msg for bad, msg in (
+            (self._features.ndim != 2 or self._features.shape[1] != F
+             or self._features.dtype != np.float32, f"features.npy is not float32 (frames, {F})"),
+            (self.offsets.shape != (n + 1,), f"offsets.npy does not have {n + 1} entries"),
+            (self.mean.shape != (F,) or self.std.shape != (F,), f"stats.json is not ({F},)"),
+        ) if bad]
+        if not problems and (self.offsets[0] != 0 or self.offsets[-1] != len(self._features)
+                             or (np.diff(self.offsets) <= 0).any()):
+            problems.append("offsets.npy does not index features.npy")
+        if problems:
+            raise AudiocsError(f"{self.root}: corrupt feature cache ({'; '.join(problems)})")
+        self.labels = np.array([r.label for r in self.rows], np.int64)
+        self.folds = np.array([r.fold for r in self.rows], np.int64)
+        self.speakers = [r.speaker for r in self.rows]
+        self.lengths = np.diff(self.offsets)
+
+    @property
+    def num_features(self) -> int:
+        """Feature dimension F."""
+        return self.settings.num_features
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, i: int) -> np.ndarray:
+        """Clip i's features (T, F) float32 (read-only memory map, not normalized)."""
+        n = len(self.rows)
+        if not -n <= i < n:
+            raise IndexError(f"clip index {i} out of range for a cache of {n} clips")
+        i %= n
+        return self._features[self.offsets[i]:self.offsets[i + 1]]
+
+    def __reduce__(self):
+        return FeatureCache, (str(self.root),)
+
+    def __repr__(self) -> str:
+        return (f"FeatureCache({str(self.root)!r}, clips={len(self)}, "
+                f"classes={len(self.class_names)}, kind={self.settings.kind!r})")

@@ -1,0 +1,150 @@
+"""Log-mel and Kaldi-style fbank front-ends, and the settings dataclass stored beside a cache."""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torchaudio.compliance.kaldi as kaldi
+import torchaudio.functional as AF
+
+from audiocs.errors import AudiocsError
+
+KINDS = ("logmel", "fbank")
+
+
+@dataclass(frozen=True)
+class FeatureSettings:
+    """How clips become (T, n_mels) features; defaults: 16 kHz, 25 ms window, 10 ms hop, 64 mels.
+
+    ``logmel``: |STFT|^power (Hann window, centred frames, zero padding) through a Slaney mel
+    filterbank, then ``10*log10(max(x, amin))`` clipped to ``top_db`` below the clip's maximum;
+    this equals ``librosa.power_to_db(librosa.feature.melspectrogram(...), top_db=top_db)``.
+    ``fbank``: ``torchaudio.compliance.kaldi.fbank`` (Povey window, pre-emphasis 0.97, no dither,
+    samples scaled to the 16-bit range as in Kaldi) with frame length/shift from ``win_length`` /
+    ``hop_length``; ``n_fft`` and ``top_db`` are unused, ``fmax=None`` means Nyquist.
+    """
+
+    kind: str = "logmel"
+    sample_rate: int = 16000
+    n_fft: int = 512
+    win_length: int = 400
+    hop_length: int = 160
+    n_mels: int = 64
+    fmin: float = 0.0
+    fmax: float | None = None
+    power: float = 2.0
+    top_db: float | None = 80.0
+    amin: float = 1e-10
+
+    def __post_init__(self) -> None:
+        problems = []
+        if self.kind not in KINDS:
+            problems.append(f"kind must be one of {', '.join(KINDS)}, got {self.kind!r}")
+        for name in ("sample_rate", "n_fft", "win_length", "hop_length", "n_mels"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+                problems.append(f"{name} must be a positive integer, got {value!r}")
+        if not problems:
+            if self.kind == "logmel" and self.win_length > self.n_fft:
+                problems.append(f"win_length ({self.win_length}) must be <= n_fft ({self.n_fft})")
+            nyquist = self.sample_rate / 2
+            top = nyquist if self.fmax is None else self.fmax
+            if not 0 <= self.fmin < top <= nyquist:
+                problems.append(f"need 0 <= fmin ({self.fmin}) < fmax ({top}) <= sample_rate/2 "
+                                f"({nyquist})")
+        if self.power not in (1.0, 2.0):
+            problems.append(f"power must be 1.0 (magnitude) or 2.0 (power), got {self.power!r}")
+        if self.top_db is not None and not self.top_db > 0:
+            problems.append(f"top_db must be positive or None, got {self.top_db!r}")
+        if not self.amin > 0:
+            problems.append(f"amin must be positive, got {self.amin!r}")
+        if problems:
+            raise AudiocsError("feature settings: " + "; ".join(problems))
+
+    @property
+    def num_features(self) -> int:
+        """Feature dimension F."""
+        return self.n_mels
+
+    def num_frames(self, num_samples: int) -> int:
+        """Frames T produced for a waveform of ``num_samples`` samples."""
+        if self.kind == "logmel":
+            return 1 + num_samples // self.hop_length
+        return max(0, 1 + (num_samples - self.win_length) // self.hop_length)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain dict for JSON/YAML."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> FeatureSettings:
+        """Inverse of :meth:`to_dict`; unknown keys raise AudiocsError naming them."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise AudiocsError(f"feature settings: unknown keys {unknown}; valid: {sorted(known)}")
+        return cls(**data)
+
+
+class FeatureExtractor(torch.nn.Module):
+    """Waveform (samples,) float32 at ``settings.sample_rate`` -> features (T, n_mels) float32."""
+
+    def __init__(self, settings: FeatureSettings) -> None:
+        super().__init__()
+        self.settings = settings
+        s = settings
+        if s.kind == "logmel":
+            fmax = s.sample_rate / 2 if s.fmax is None else s.fmax
+            mel = AF.melscale_fbanks(s.n_fft // 2 + 1, s.fmin, fmax, s.n_mels, s.sample_rate,
+                                     norm="slaney", mel_scale="slaney")
+            self.register_buffer("mel", mel, persistent=False)  # (n_fft/2+1, n_mels)
+            self.register_buffer("window", torch.hann_window(s.win_length), persistent=False)
+
+    def forward(self, waveform: torch.Tensor) -> torch.Tensor:
+        """(samples,) -> (T, n_mels)."""
+        if waveform.dim() != 1:
+            raise ValueError(f"expected a mono waveform (samples,), got shape {tuple(waveform.shape)}")
+        if self.settings.kind == "logmel":
+            return self._logmel(waveform.float())
+        return self._fbank(waveform.float())
+
+    def _logmel(self, wave: torch.Tensor) -> torch.Tensor:
+        s = self.settings
+        spec = torch.stft(wave, s.n_fft, s.hop_length, s.win_length, self.window, center=True,
+                          pad_mode="constant", return_complex=True).abs()
+        if s.power == 2.0:
+            spec = spec.square()
+        mel = spec.T @ self.mel  # (T, n_mels)
+        db = 10.0 * torch.log10(mel.clamp_min(s.amin))
+        if s.top_db is not None:
+            db = db.clamp_min(db.max() - s.top_db)
+        return db
+
+    def _fbank(self, wave: torch.Tensor) -> torch.Tensor:
+        s = self.settings
+        ms = 1000.0 / s.sample_rate
+        return kaldi.fbank(wave.unsqueeze(0) * 32768.0, num_mel_bins=s.n_mels,
+                           frame_length=s.win_length * ms, frame_shift=s.hop_length * ms,
+                           sample_frequency=float(s.sample_rate), low_freq=s.fmin,
+                           high_freq=0.0 if s.fmax is None else s.fmax, dither=0.0,
+                           energy_floor=0.0)
+
+
+@functools.lru_cache(maxsize=8)
+def feature_extractor(settings: FeatureSettings) -> FeatureExtractor:
+    """The extractor for ``settings``, built once per process (window and filterbank reused)."""
+    return FeatureExtractor(settings)
+
+
+def compute_features(waveform: torch.Tensor, settings: FeatureSettings) -> torch.Tensor:
+    """Waveform (samples,) float32 at ``settings.sample_rate`` -> features (T, n_mels) float32."""
+    if waveform.dim() == 1 and waveform.numel() < (1 if settings.kind == "logmel"
+                                                   else settings.win_length):
+        raise AudiocsError(f"waveform of {waveform.numel()} samples is too short for "
+                           f"{settings.kind} features (window {settings.win_length})")
+    with torch.no_grad():
+        return feature_extractor(settings)(waveform)
