@@ -1,0 +1,185 @@
+"""Clip-level evaluation: whole-clip or sliding-window scores, accuracy, per-class accuracy,
+macro-F1 and the confusion matrix, written with figures into `exp_dir/eval/<split>/`."""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from sklearn.metrics import confusion_matrix, f1_score
+from torch import nn
+
+from audiocs.cache import FeatureCache
+from audiocs.data import crop_clip, sliding_windows
+from audiocs.errors import AudiocsError
+from audiocs.fileio import atomic_write
+from audiocs.plots import plot_confusion, plot_training_curves
+from audiocs.train.checkpoint import load_for_inference
+from audiocs.train.config import EvalConfig
+from audiocs.train.splits import resolve_splits
+
+AMP_DTYPES = {"none": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+def autocast(device: torch.device, amp: str) -> contextlib.AbstractContextManager:
+    """torch.autocast for `amp` in none|bf16|fp16 (a no-op for none)."""
+    dtype = AMP_DTYPES[amp]
+    if dtype is None:
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=device.type, dtype=dtype)
+
+
+def _clip_inputs(cache: FeatureCache, index: int, mean: np.ndarray, std: np.ndarray,
+                 cfg: EvalConfig, min_frames: int) -> torch.Tensor:
+    """One clip as model input windows (N, T, F): one whole clip, or its sliding windows."""
+    clip = cache[index]
+    if clip.shape[0] < min_frames:
+        clip = crop_clip(clip, 0, min_frames)  # repeat a very short clip to the model's minimum
+    frames = torch.from_numpy((np.asarray(clip, np.float32) - mean) / std)
+    if cfg.mode == "sliding":
+        return sliding_windows(frames, max(cfg.window_frames, min_frames), cfg.hop_frames)
+    return frames[None]
+
+
+def _batches(cache: FeatureCache, indices: np.ndarray, cfg: EvalConfig
+             ) -> Iterator[list[int]]:
+    """Positions into `indices`, grouped so a whole-clip batch holds clips of one length."""
+    if cfg.mode == "sliding":
+        for i in range(len(indices)):
+            yield [i]
+        return
+    lengths = np.asarray(cache.lengths)[indices]
+    for length in np.unique(lengths):
+        same = np.flatnonzero(lengths == length).tolist()
+        for start in range(0, len(same), cfg.batch_size):
+            yield same[start:start + cfg.batch_size]
+
+
+@torch.no_grad()
+def clip_scores(model: nn.Module, classifier: nn.Module, cache: FeatureCache,
+                indices: np.ndarray, mean: np.ndarray, std: np.ndarray, cfg: EvalConfig,
+                device: torch.device, amp: str = "none") -> torch.Tensor:
+    """Classifier scores (N, C) float32 of the clips `indices` (sliding: mean over windows)."""
+    was_training = model.training, classifier.training
+    model.eval()
+    classifier.eval()
+    out: list[torch.Tensor | None] = [None] * len(indices)
+    for positions in _batches(cache, indices, cfg):
+        windows = [_clip_inputs(cache, int(indices[p]), mean, std, cfg, model.min_frames)
+                   for p in positions]
+        with autocast(device, amp):
+            scores = classifier(model(torch.cat(windows).to(device))).float().cpu()
+        for p, part in zip(positions, scores.split([len(w) for w in windows])):
+            out[p] = part.mean(dim=0)
+    model.train(was_training[0])
+    classifier.train(was_training[1])
+    if not out:
+        return torch.zeros(0, 0)
+    return torch.stack(out)  # type: ignore[arg-type]
+
+
+def classification_metrics(labels: np.ndarray, predicted: np.ndarray,
+                           num_classes: int) -> dict:
+    """Accuracy, macro-F1, per-class accuracy (recall; NaN for absent classes), confusion (C, C)."""
+    classes = list(range(num_classes))
+    matrix = confusion_matrix(labels, predicted, labels=classes)
+    support = matrix.sum(axis=1)
+    per_class = np.where(support > 0, np.diag(matrix) / np.maximum(support, 1), np.nan)
+    return {
+        "accuracy": float(np.mean(labels == predicted)) if len(labels) else float("nan"),
+        "macro_f1": float(f1_score(labels, predicted, labels=classes, average="macro",
+                                   zero_division=0)),
+        "per_class_accuracy": per_class.tolist(),
+        "support": support.tolist(),
+        "confusion": matrix,
+    }
+
+
+def read_history(exp_dir: Path) -> list[dict]:
+    """The records of exp_dir/metrics.jsonl (empty when absent)."""
+    path = exp_dir / "metrics.jsonl"
+    if not path.is_file():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+@dataclass(frozen=True)
+class EvalResult:
+    split: str
+    accuracy: float
+    macro_f1: float
+    num_clips: int
+    out_dir: Path
+
+
+def resolve_exp_dir(exp_dir: str | Path, fold: int | None) -> Path:
+    """exp_dir, or exp_dir/fold{k} of a cross-validation run when `fold` is given."""
+    path = Path(exp_dir)
+    if fold is not None:
+        path = path / f"fold{fold}"
+    if not path.is_dir():
+        raise AudiocsError(f"{path}: experiment folder not found")
+    return path
+
+
+def evaluate_experiment(exp_dir: str | Path, *, split: str = "test", fold: int | None = None,
+                        cache_dir: str | None = None, device: str = "cpu") -> EvalResult:
+    """Score one split with the best checkpoint; write metrics, confusion CSV/PNG, curves PNG."""
+    exp = resolve_exp_dir(exp_dir, fold)
+    bundle = load_for_inference(exp)
+    cfg = bundle.config
+    if cfg is None:
+        raise AudiocsError(f"{bundle.checkpoint}: checkpoint holds no training config")
+    cache = FeatureCache(cache_dir or cfg.data.cache_dir)
+    if cache.class_names != bundle.class_names:
+        raise AudiocsError(f"{cache.root}: the cache has classes {len(cache.class_names)} "
+                           f"({cache.class_names[:3]}...), checkpoint {bundle.checkpoint} has "
+                           f"{len(bundle.class_names)}")
+    if cache.num_features != bundle.model.n_features:
+        raise AudiocsError(f"{cache.root}: {cache.num_features} features per frame, the model "
+                           f"of {bundle.checkpoint} takes {bundle.model.n_features}")
+    indices = resolve_splits(cache.folds, cache.labels, cfg.data, cfg.train.seed).get(split)
+    if indices.size == 0:
+        raise AudiocsError(f"{exp}: the {split} split is empty (data.test_folds = "
+                           f"{cfg.data.test_folds}); train with --fold k to have a test fold")
+    dev = torch.device(device)
+    scores = clip_scores(bundle.model.to(dev), bundle.classifier.to(dev), cache, indices,
+                         bundle.mean, bundle.std, cfg.eval, dev)
+    labels = cache.labels[indices]
+    predicted = bundle.loss.predict(scores).numpy()
+    metrics = classification_metrics(labels, predicted, len(bundle.class_names))
+    out = exp / "eval" / split
+    _write_outputs(out, metrics, bundle.class_names, split, len(indices), bundle.epoch,
+                   str(bundle.checkpoint))
+    history = read_history(exp)
+    if history:
+        plot_training_curves(history, exp / "eval" / "curves.png")
+    return EvalResult(split, metrics["accuracy"], metrics["macro_f1"], len(indices), out)
+
+
+def _write_outputs(out: Path, metrics: dict, class_names: list[str], split: str, n: int,
+                   epoch: int, checkpoint: str) -> None:
+    matrix = metrics["confusion"]
+    with atomic_write(out / "confusion.csv", newline="") as f:
+        writer = csv.writer(f, lineterminator="\n")
+        writer.writerow(["true\\predicted", *class_names])
+        for name, row in zip(class_names, matrix):
+            writer.writerow([name, *row.tolist()])
+    with atomic_write(out / "per_class.csv", newline="") as f:
+        writer = csv.writer(f, lineterminator="\n")
+        writer.writerow(["class", "accuracy", "support"])
+        for name, acc, sup in zip(class_names, metrics["per_class_accuracy"], metrics["support"]):
+            writer.writerow([name, f"{acc:.6f}", sup])
+    summary = {"split": split, "clips": n, "accuracy": metrics["accuracy"],
+               "macro_f1": metrics["macro_f1"], "checkpoint": checkpoint, "epoch": epoch,
+               "per_class_accuracy": dict(zip(class_names, metrics["per_class_accuracy"]))}
+    with atomic_write(out / "metrics.json") as f:
+        json.dump(summary, f, indent=2)
+    plot_confusion(matrix, class_names, out / "confusion.png",
+                   title=f"{split}: accuracy {metrics['accuracy']:.3f}")

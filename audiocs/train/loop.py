@@ -1,0 +1,349 @@
+"""The training loop: `train(cfg, exp_dir)` from a feature cache to checkpoints and metrics.
+
+Exact resume: every batch's random numbers (SpecAugment, mixup, dropout) come from a seed of
+(train.seed, epoch, batch, rank), crops from (seed, epoch, clip) and the order from
+(seed, epoch), so a run resumed from a mid-epoch checkpoint skips the batches already done
+and computes the same weights as a run that was never stopped.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader
+from tqdm.auto import tqdm
+
+from audiocs.cache import FeatureCache
+from audiocs.data import ClipDataset, SpecAugment, collate_clips, mixup
+from audiocs.errors import AudiocsError
+from audiocs.fileio import atomic_write
+from audiocs.losses import ClassificationLoss
+from audiocs.train.checkpoint import (BEST, CHECKPOINT_DIR, LAST, build_modules,
+                                      check_compatible, load_checkpoint, load_weights, model_meta,
+                                      rng_state, save_checkpoint, set_rng_state)
+from audiocs.train.config import Config, config_to_dict, config_to_yaml, load_config
+from audiocs.train.distributed import (DistContext, EpochBatchSampler, all_reduce_sum, barrier,
+                                       init_distributed, shutdown_distributed)
+from audiocs.train.evaluate import autocast, classification_metrics, clip_scores
+from audiocs.train.schedules import LRSchedule, MarginSchedule
+from audiocs.train.splits import Splits, apply_fold, resolve_splits
+
+
+class Network(nn.Module):
+    """Backbone + classifier head: features (B, T, F) -> scores (B, C)."""
+
+    def __init__(self, model: nn.Module, classifier: nn.Module) -> None:
+        super().__init__()
+        self.model, self.classifier = model, classifier
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.model(x))
+
+
+@dataclass
+class Progress:
+    """Where training is: `epoch` epochs done, `step` batches of the next one done; sums of the
+    epoch so far (global over ranks); the best validation accuracy and the per-epoch history."""
+
+    epoch: int = 0
+    step: int = 0
+    global_step: int = 0
+    loss_sum: float = 0.0
+    correct: float = 0.0
+    count: float = 0.0
+    best_metric: float = float("-inf")
+    best_epoch: int = 0
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+    def state_dict(self) -> dict[str, Any]:
+        return dict(vars(self))
+
+
+def batch_seed(seed: int, epoch: int, step: int, rank: int) -> int:
+    """The seed of one batch's random numbers (augmentation, mixup, dropout)."""
+    return int(np.random.SeedSequence([seed, epoch, step, rank]).generate_state(1)[0])
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def make_optimizer(cfg: Config, params: list[nn.Parameter]) -> torch.optim.Optimizer:
+    o = cfg.optim
+    if o.name == "sgd":
+        return torch.optim.SGD(params, lr=o.lr, momentum=o.momentum, nesterov=o.nesterov,
+                               weight_decay=o.weight_decay)
+    return torch.optim.AdamW(params, lr=o.lr, betas=tuple(o.betas), weight_decay=o.weight_decay)
+
+
+@dataclass
+class Trainer:
+    """Everything one epoch needs; built by `train`."""
+
+    cfg: Config
+    ctx: DistContext
+    net: nn.Module  # Network, or DDP(Network)
+    loss: ClassificationLoss
+    optimizer: torch.optim.Optimizer
+    scaler: torch.amp.GradScaler
+    lr_schedule: LRSchedule
+    margin_schedule: MarginSchedule
+    augment: SpecAugment | None
+    loader: DataLoader
+    sampler: EpochBatchSampler
+    dataset: ClipDataset
+
+    @property
+    def network(self) -> Network:
+        """The plain Network (unwrapped from DDP)."""
+        return self.net.module if isinstance(self.net, DistributedDataParallel) else self.net
+
+    def train_step(self, batch: dict[str, torch.Tensor], seed: int) -> tuple[float, float, int]:
+        """One optimizer step on a batch; returns (loss * n, correct, n) of this rank."""
+        cfg, device = self.cfg, self.ctx.device
+        torch.manual_seed(seed)  # dropout
+        gen = torch.Generator().manual_seed(seed)
+        x, y = batch["features"].to(device), batch["labels"].to(device)
+        if self.augment is not None:
+            self.augment.generator = gen
+            x = self.augment(x, batch["lengths"])
+        y_b, lam = y, 1.0
+        if cfg.augment.mixup_alpha > 0:
+            x, y, y_b, lam = mixup(x, y, cfg.augment.mixup_alpha, gen)
+        with autocast(device, cfg.train.amp):
+            scores = self.net(x)
+        loss = lam * self.loss(scores, y) + (1 - lam) * self.loss(scores, y_b) if lam < 1 \
+            else self.loss(scores, y)
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        if cfg.train.grad_clip > 0:
+            self.scaler.unscale_(self.optimizer)
+            nn.utils.clip_grad_norm_(self.network.parameters(), cfg.train.grad_clip)
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        pred = self.loss.predict(scores.detach())
+        correct = lam * (pred == y).sum().item() + (1 - lam) * (pred == y_b).sum().item()
+        return float(loss.item()) * len(y), float(correct), len(y)
+
+    def train_one_epoch(self, progress: Progress, save_last) -> dict[str, float]:
+        """Finish epoch `progress.epoch` from batch `progress.step`; returns its train metrics."""
+        cfg, ctx = self.cfg, self.ctx
+        epoch, steps = progress.epoch, len(self.sampler)
+        self.dataset.set_epoch(epoch)
+        self.sampler.set_epoch(epoch, skip=progress.step)
+        self.net.train()
+        local = [0.0, 0.0, 0.0]  # this rank's loss sum, correct, count since the last save
+        bar = tqdm(self.loader, total=steps, initial=progress.step, desc=f"epoch {epoch + 1}",
+                   disable=not (cfg.train.progress and ctx.is_main), leave=False)
+        for batch in bar:
+            t = epoch + progress.step / steps
+            self.lr_schedule.step(t)
+            self.margin_schedule.step(t)
+            out = self.train_step(batch, batch_seed(cfg.train.seed, epoch, progress.step, ctx.rank))
+            local = [a + b for a, b in zip(local, out)]
+            progress.step += 1
+            progress.global_step += 1
+            bar.set_postfix(loss=f"{out[0] / out[2]:.3f}", acc=f"{out[1] / out[2]:.3f}")
+            every = cfg.train.checkpoint_every_steps
+            if every and progress.step % every == 0 and progress.step < steps:
+                self._fold_in(progress, local)
+                local = [0.0, 0.0, 0.0]
+                save_last(progress)
+        bar.close()
+        self._fold_in(progress, local)
+        return {"train_loss": progress.loss_sum / max(progress.count, 1),
+                "train_acc": progress.correct / max(progress.count, 1)}
+
+    def _fold_in(self, progress: Progress, local: list[float]) -> None:
+        """Add every rank's sums since the last save into `progress` (a collective under DDP)."""
+        total = all_reduce_sum(self.ctx, local)
+        progress.loss_sum += total[0]
+        progress.correct += total[1]
+        progress.count += total[2]
+
+    def validate(self, cache: FeatureCache, indices: np.ndarray, meta: dict) -> dict[str, float]:
+        """Validation accuracy, macro-F1 and loss (at the current margin) of the network."""
+        if indices.size == 0:
+            return {}
+        net = self.network
+        scores = clip_scores(net.model, net.classifier, cache, indices, meta["mean"].numpy(),
+                             meta["std"].numpy(), self.cfg.eval, self.ctx.device,
+                             self.cfg.train.amp)
+        labels = torch.from_numpy(cache.labels[indices])
+        m = classification_metrics(labels.numpy(), self.loss.predict(scores).numpy(),
+                                   len(meta["class_names"]))
+        with torch.no_grad():
+            loss = float(self.loss(scores, labels))
+        return {"valid_loss": loss, "valid_acc": m["accuracy"], "valid_macro_f1": m["macro_f1"]}
+
+    def checkpoint(self, progress: Progress, meta: dict) -> dict[str, Any]:
+        """The full training state as a weights_only-loadable dict."""
+        net = self.network
+        return {
+            "format": 1, "epoch": progress.epoch, "step": progress.step,
+            "progress": progress.state_dict(), "meta": meta,
+            "model": net.model.state_dict(), "classifier": net.classifier.state_dict(),
+            "loss": self.loss.state_dict(), "optimizer": self.optimizer.state_dict(),
+            "scaler": self.scaler.state_dict(), "lr_schedule": self.lr_schedule.state_dict(),
+            "margin_schedule": self.margin_schedule.state_dict(), "rng": rng_state(),
+            "seeds": {"train": self.cfg.train.seed, "sampler": self.sampler.seed,
+                      "dataset": self.dataset.seed},
+            "config": config_to_dict(self.cfg),
+        }
+
+    def restore(self, state: dict[str, Any], path: Path) -> Progress:
+        net = self.network
+        load_weights(net.model, state["model"], path, "model")
+        load_weights(net.classifier, state["classifier"], path, "classifier")
+        self.loss.load_state_dict(state["loss"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scaler.load_state_dict(state["scaler"])
+        self.lr_schedule.load_state_dict(state["lr_schedule"])
+        self.margin_schedule.load_state_dict(state["margin_schedule"])
+        set_rng_state(state["rng"])
+        return Progress(**state["progress"])
+
+
+def _prepare_exp_dir(cfg: Config, exp: Path, resume: bool, ctx: DistContext) -> Path | None:
+    """Check the folder against --resume; return last.pt to resume from (None: fresh start)."""
+    last = exp / CHECKPOINT_DIR / LAST
+    saved = exp / "config.yaml"
+    if last.is_file() and not resume:
+        raise AudiocsError(f"{exp}: already holds a training run ({last}); pass --resume to "
+                           "continue it or choose another --exp-dir")
+    if resume and saved.is_file():
+        before = config_to_dict(load_config(saved))
+        now = config_to_dict(cfg)
+        changed = [f"{s}.{k}" for s in now for k in now[s] if before[s][k] != now[s][k]]
+        if changed:
+            raise AudiocsError(f"{saved}: --resume with a different config ({', '.join(changed)})")
+    if ctx.is_main:
+        with atomic_write(saved) as f:
+            f.write(config_to_yaml(cfg))
+    return last if resume and last.is_file() else None
+
+
+def write_metrics(exp: Path, history: list[dict]) -> None:
+    """Rewrite metrics.jsonl (one JSON record per finished epoch) atomically."""
+    with atomic_write(exp / "metrics.jsonl") as f:
+        for record in history:
+            f.write(json.dumps(record) + "\n")
+
+
+def build_trainer(cfg: Config, ctx: DistContext, cache: FeatureCache, splits: Splits,
+                  meta: dict) -> Trainer:
+    """Modules, optimizer, schedules and the data pipeline for `cfg`."""
+    model, classifier, loss = build_modules(meta, "config")
+    net: nn.Module = Network(model, classifier).to(ctx.device)
+    loss.to(ctx.device)
+    if ctx.distributed:
+        if ctx.device.type == "cuda" and cfg.train.sync_batchnorm:
+            net = nn.SyncBatchNorm.convert_sync_batchnorm(net)
+        net = DistributedDataParallel(net, device_ids=[ctx.device.index] if ctx.device.type == "cuda" else None)
+    if cfg.train.amp == "fp16" and ctx.device.type != "cuda":
+        raise AudiocsError("train.amp = fp16 needs a CUDA device (use bf16 on the CPU)")
+    optimizer = make_optimizer(cfg, list(net.parameters()) + list(loss.parameters()))
+    s = cfg.schedule
+    lr_schedule = LRSchedule(optimizer, cfg.optim.lr, cfg.train.epochs,
+                             warmup_epochs=s.warmup_epochs, warmup_start=s.warmup_start,
+                             decay=s.decay, min_lr=s.min_lr, step_epochs=s.step_epochs,
+                             gamma=s.gamma)
+    margin_schedule = MarginSchedule(loss, start_epoch=cfg.margin_schedule.start_epoch,
+                                     ramp_epochs=cfg.margin_schedule.ramp_epochs)
+    a = cfg.augment
+    augment = SpecAugment(a.freq_masks, a.freq_width, a.time_masks, a.time_width) \
+        if a.specaugment else None
+    dataset = ClipDataset(cache, splits.train, crop_frames=cfg.data.crop_frames, train=True,
+                          seed=cfg.train.seed)
+    sampler = EpochBatchSampler(len(dataset), cfg.data.batch_size, seed=cfg.train.seed,
+                                rank=ctx.rank, world_size=ctx.world_size)
+    loader = DataLoader(dataset, batch_sampler=sampler, collate_fn=collate_clips,
+                        num_workers=cfg.data.num_workers,
+                        pin_memory=ctx.device.type == "cuda")
+    scaler = torch.amp.GradScaler(ctx.device.type, enabled=cfg.train.amp == "fp16")
+    return Trainer(cfg, ctx, net, loss, optimizer, scaler, lr_schedule, margin_schedule,
+                   augment, loader, sampler, dataset)
+
+
+def train(cfg: Config, exp_dir: str | Path, *, resume: bool = False) -> dict[str, Any]:
+    """Train per `cfg` into `exp_dir` (see the README, training); returns the last history record."""
+    ctx = init_distributed(cfg.train.device)
+    try:
+        return _train(cfg, Path(exp_dir), resume, ctx)
+    finally:
+        shutdown_distributed(ctx)
+
+
+def _train(cfg: Config, exp: Path, resume: bool, ctx: DistContext) -> dict[str, Any]:
+    cache = FeatureCache(cfg.data.cache_dir)
+    splits = resolve_splits(cache.folds, cache.labels, cfg.data, cfg.train.seed)
+    resume_from = _prepare_exp_dir(cfg, exp, resume, ctx)
+    seed_everything(cfg.train.seed)
+    meta = model_meta(cfg, n_features=cache.num_features, class_names=cache.class_names,
+                      settings=cache.settings, mean=cache.mean, std=cache.std)
+    trainer = build_trainer(cfg, ctx, cache, splits, meta)
+    progress = Progress()
+    if resume_from is not None:
+        state = load_checkpoint(resume_from, map_location=ctx.device)
+        check_compatible(state["meta"], meta, resume_from)
+        progress = trainer.restore(state, resume_from)
+    if ctx.is_main:
+        print(f"{exp}: {splits.description}; {len(trainer.sampler)} batches per epoch"
+              + (f"; resuming at epoch {progress.epoch + 1}, batch {progress.step}"
+                 if resume_from else ""))
+        write_metrics(exp, progress.history)
+
+    def save_last(p: Progress) -> None:
+        if ctx.is_main:
+            save_checkpoint(trainer.checkpoint(p, meta), exp / CHECKPOINT_DIR / LAST)
+
+    while progress.epoch < cfg.train.epochs:
+        start = time.perf_counter()
+        record: dict[str, Any] = {"epoch": progress.epoch + 1}
+        record.update(trainer.train_one_epoch(progress, save_last))
+        record.update(lr=trainer.lr_schedule.last_value, margin=float(trainer.loss.margin))
+        if ctx.is_main:
+            record.update(trainer.validate(cache, splits.valid, meta))
+        record["time_s"] = round(time.perf_counter() - start, 3)
+        progress.history.append(record)
+        progress.epoch, progress.step = progress.epoch + 1, 0
+        progress.loss_sum = progress.correct = progress.count = 0.0
+        if ctx.is_main:
+            metric = record.get("valid_acc", float("nan"))
+            if splits.valid.size == 0 or metric > progress.best_metric:
+                progress.best_metric = metric if splits.valid.size else progress.best_metric
+                progress.best_epoch = progress.epoch
+                save_checkpoint(trainer.checkpoint(progress, meta), exp / CHECKPOINT_DIR / BEST)
+            save_last(progress)
+            write_metrics(exp, progress.history)
+            print(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
+                           for k, v in record.items()), flush=True)
+        barrier(ctx)
+    return progress.history[-1] if progress.history else {}
+
+
+def default_exp_dir(config_path: str | Path | None, fold: int | None) -> Path:
+    """exp/<config name>[/fold<k>] when --exp-dir is not given."""
+    base = Path("exp") / (Path(config_path).stem if config_path else "train")
+    return base / f"fold{fold}" if fold is not None else base
+
+
+def train_command(config_path: str | Path | None, overrides: list[str], *,
+                  fold: int | None = None, exp_dir: str | Path | None = None,
+                  resume: bool = False) -> dict[str, Any]:
+    """`audiocs train`: load the config, apply --fold, train into the experiment folder."""
+    cfg = load_config(config_path, overrides)
+    if fold is not None:
+        apply_fold(cfg, fold)
+    return train(cfg, exp_dir or default_exp_dir(config_path, fold), resume=resume)
