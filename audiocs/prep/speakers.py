@@ -1,0 +1,145 @@
+"""Speaker corpora: ``root/<speaker>/**/*.wav|flac`` (VoxCeleb) or LibriSpeech file names.
+
+``layout="librispeech"`` takes the speaker from ``{speaker}-{chapter}-{utt}.flac`` wherever the
+file lies; ``layout="folders"`` from the first folder under the root; ``"auto"`` picks
+librispeech when every file is named that way. Label = speaker index in natural order.
+
+Optional chopping (``segment`` seconds): each utterance longer than one segment is cut into
+segments of ``segment`` s every ``hop`` s (default: no overlap), written as audio files under
+``out_dir/segments/`` so that the feature cache holds the features of segments; a final piece
+shorter than ``min_segment`` (default half a segment) is dropped, and an utterance shorter than
+one segment is kept whole. Segment rows carry ``source``, ``start`` and ``end`` (seconds).
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import soundfile as sf
+
+from audiocs.errors import AudiocsError
+from audiocs.manifest import ManifestRow
+from audiocs.fileio import atomic_path
+from audiocs.prep.common import (
+    group_folds, index_labels, prepare_once, probe_duration, report_names,
+)
+
+AUDIO_SUFFIXES = (".wav", ".flac")
+LAYOUTS = ("auto", "folders", "librispeech")
+_LIBRI = re.compile(r"^(\d+)-(\d+)-(\d+)$")
+
+
+def _find_audio(root: Path) -> list[Path]:
+    return sorted(
+        (p for p in root.rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES and p.is_file()),
+        key=lambda p: p.relative_to(root).as_posix(),
+    )
+
+
+def parse_speakers(
+    corpus_dir: Path, *, layout: str = "auto", n_folds: int = 0
+) -> tuple[list[ManifestRow], list[str]]:
+    """Whole-utterance clips (label = speaker index) and the files whose speaker is unknown.
+
+    ``n_folds > 0`` puts whole speakers into folds 1..n_folds (speaker-disjoint); 0 = no fold.
+    """
+    if layout not in LAYOUTS:
+        raise AudiocsError(f"unknown layout {layout!r} (choose from {', '.join(LAYOUTS)})")
+    root = Path(corpus_dir).resolve()
+    if not root.is_dir():
+        raise AudiocsError(f"{root}: corpus folder not found")
+    files = _find_audio(root)
+    if layout == "auto":
+        libri = files and all(_LIBRI.match(p.stem) for p in files)
+        layout = "librispeech" if libri else "folders"
+    found, unknown = [], []
+    for p in files:
+        rel = p.relative_to(root)
+        if layout == "librispeech":
+            m = _LIBRI.match(p.stem)
+            speaker, uid = (m[1], p.stem) if m else ("", "")
+        else:
+            speaker = rel.parts[0] if len(rel.parts) > 1 else ""
+            uid = rel.with_suffix("").as_posix()
+        if speaker:
+            found.append((p, speaker, uid))
+        else:
+            unknown.append(rel.as_posix())
+    labels = index_labels(s for _, s, _ in found)
+    folds = group_folds(labels, n_folds) if n_folds > 0 else {}
+    clips = [
+        ManifestRow(id=uid, path=str(p), label=labels[s], label_name=s, fold=folds.get(s, 0),
+                    speaker=s, duration=probe_duration(p))
+        for p, s, uid in found
+    ]
+    return clips, unknown
+
+
+def segment_bounds(
+    frames: int, rate: int, segment: float, hop: float, min_segment: float
+) -> list[tuple[int, int]]:
+    """Sample ranges [start, end) of the segments of an utterance of `frames` samples."""
+    seg, step, least = round(segment * rate), max(1, round(hop * rate)), round(min_segment * rate)
+    if frames <= seg:
+        return [(0, frames)]
+    bounds = []
+    for start in range(0, frames, step):
+        end = min(start + seg, frames)
+        if end - start >= least and (not bounds or end > bounds[-1][1]):
+            bounds.append((start, end))
+        if end == frames:
+            break
+    return bounds
+
+
+def chop(
+    clips: list[ManifestRow], out_dir: Path, segment: float, hop: float, min_segment: float
+) -> list[ManifestRow]:
+    """Cut each clip into segment files under ``out_dir/segments``; an unreadable one stays whole.
+
+    Segment files already written by an interrupted run are kept (each is written atomically).
+    """
+    out = []
+    for c in clips:
+        try:
+            info = sf.info(c.path)
+        except Exception:  # noqa: BLE001 - the cache names the reason when it rejects the row
+            out.append(c)
+            continue
+        subtype = info.subtype if sf.check_format("WAV", info.subtype) else "FLOAT"
+        for k, (a, b) in enumerate(segment_bounds(info.frames, info.samplerate, segment, hop,
+                                                  min_segment)):
+            sid = f"{c.id}-seg{k:04d}"
+            rel = Path("segments") / f"{sid}.wav"
+            target = out_dir / rel
+            if not target.is_file():
+                data, rate = sf.read(c.path, start=a, stop=b, dtype="float32", always_2d=True)
+                with atomic_path(target) as tmp:
+                    sf.write(tmp, data, rate, subtype=subtype, format="WAV")
+            out.append(ManifestRow(
+                id=sid, path=rel.as_posix(), label=c.label, label_name=c.label_name,
+                fold=c.fold, speaker=c.speaker, duration=(b - a) / info.samplerate,
+                extra={"source": c.path, "start": f"{a / info.samplerate:.6f}",
+                       "end": f"{b / info.samplerate:.6f}"},
+            ))
+    return out
+
+
+def prepare_speakers(
+    corpus_dir: Path, out_dir: Path, *, layout: str = "auto", n_folds: int = 0,
+    segment: float | None = None, hop: float | None = None, min_segment: float | None = None,
+    strict: bool = False, force: bool = False,
+) -> Path:
+    """Write ``out_dir/manifest.csv`` for a speaker corpus, chopped when `segment` is given."""
+    corpus_dir, out_dir = Path(corpus_dir).resolve(), Path(out_dir)
+    if segment is not None and segment <= 0:
+        raise AudiocsError(f"segment length must be > 0 seconds, got {segment}")
+    hop = hop if hop is not None else segment
+    min_segment = min_segment if min_segment is not None else (segment or 0) / 2
+    options = {"corpus": str(corpus_dir), "name": "speakers", "layout": layout,
+               "n_folds": n_folds, "segment": segment, "hop": hop, "min_segment": min_segment}
+    clips, unknown = parse_speakers(corpus_dir, layout=layout, n_folds=n_folds)
+    report_names(corpus_dir, unknown, "files outside a speaker folder", strict=strict)
+    rows = (lambda: chop(clips, out_dir, segment, hop, min_segment)) if segment else (lambda: clips)
+    return prepare_once(out_dir, options, rows, force)

@@ -1,0 +1,31 @@
+"""Free Spoken Digit Dataset -> manifest.csv + feature cache (8 kHz features by default).
+
+Layout: CORPUS/recordings/{digit}_{speaker}_{index}.wav. Column split = test for index 0-4 (the
+conventional split), else train. --task digits: label = digit, fold = speaker 1..6 (leave one
+speaker out); --task speakers: label = speaker, fold = 1 + index // 10.
+
+Example: python data_prep/fsdd.py --corpus data/fsdd --out data/fsdd-digits --download
+"""
+
+from __future__ import annotations
+
+import sys
+
+from audiocs.prep.cli import corpus_parser, run_corpus
+from audiocs.prep.fsdd import TASKS, download_fsdd, prepare_fsdd
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the FSDD preparation; returns the exit code."""
+    parser = corpus_parser(__doc__, download=True, feature_defaults={"sample_rate": 8000})
+    parser.add_argument("--task", choices=TASKS, default="digits", help="what the label is")
+
+    def prepare(args):
+        return prepare_fsdd(args.corpus, args.out, task=args.task, strict=args.strict,
+                            force=args.force)
+
+    return run_corpus(parser, prepare, argv, download=download_fsdd)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

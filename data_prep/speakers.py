@@ -1,0 +1,39 @@
+"""Speaker folders (VoxCeleb layout) or LibriSpeech -> manifest.csv + feature cache.
+
+Layout: CORPUS/<speaker>/**/*.wav|flac, or files named {speaker}-{chapter}-{utt}.flac anywhere
+(LibriSpeech). Label = speaker index. --segment S cuts utterances into S-second segment files
+under OUT/segments (every --hop seconds; a tail under --min-segment, default S/2, is dropped).
+
+Example:
+  python data_prep/speakers.py --corpus LibriSpeech/train-clean-100 --out data/libri --segment 3
+"""
+
+from __future__ import annotations
+
+import sys
+
+from audiocs.prep.cli import corpus_parser, run_corpus
+from audiocs.prep.speakers import LAYOUTS, prepare_speakers
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the speaker-corpus preparation; returns the exit code."""
+    parser = corpus_parser(__doc__)
+    parser.add_argument("--layout", choices=LAYOUTS, default="auto", help="where the speaker is")
+    parser.add_argument("--folds", type=int, default=0,
+                        help="put whole speakers into this many folds (default 0: no folds)")
+    parser.add_argument("--segment", type=float, default=None, help="segment length in seconds")
+    parser.add_argument("--hop", type=float, default=None, help="segment hop (default: --segment)")
+    parser.add_argument("--min-segment", type=float, default=None,
+                        help="shortest final segment kept (default: half a segment)")
+
+    def prepare(args):
+        return prepare_speakers(args.corpus, args.out, layout=args.layout, n_folds=args.folds,
+                                segment=args.segment, hop=args.hop, min_segment=args.min_segment,
+                                strict=args.strict, force=args.force)
+
+    return run_corpus(parser, prepare, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,352 @@
+"""Corpus parsers on their real layouts: real metadata, real clips, generated audio, the CLIs."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import importlib.util
+from collections import Counter, defaultdict
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from audiocs.errors import AudiocsError
+from audiocs.manifest import read_manifest
+from audiocs.prep import (
+    parse_esc50, parse_fsdd, parse_speakers, parse_speech_commands, parse_urbansound8k,
+    prepare_esc50, prepare_fsdd, prepare_speakers, prepare_speech_commands, prepare_urbansound8k,
+)
+from audiocs.prep.common import group_folds, index_labels
+from audiocs.prep.speakers import segment_bounds
+from audiocs.prep.speech_commands import hash_split
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _tone(path: Path, seconds: float, sr: int = 16000, seed: int = 0) -> None:
+    """A short 16-bit noisy tone, distinct per seed."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(seconds * sr)) / sr
+    wave = 0.3 * np.sin(2 * np.pi * (200 + 37 * seed) * t) + 0.05 * rng.standard_normal(t.size)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sf.write(path, wave.astype(np.float32), sr, subtype="PCM_16")
+
+
+def _script(name: str):
+    """Import data_prep/<name>.py (not a package) as a module."""
+    spec = importlib.util.spec_from_file_location(f"prep_{name}", ROOT / "data_prep" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _subset(rows: list[dict], key: str, per_class: int) -> list[dict]:
+    """The first `per_class` rows of each class (in file order)."""
+    taken: dict[str, int] = Counter()
+    out = []
+    for r in rows:
+        if taken[r[key]] < per_class:
+            taken[r[key]] += 1
+            out.append(r)
+    return out
+
+
+def _write_table(path: Path, rows: list[dict]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def _read_table(path: Path) -> list[dict]:
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+# --- shared helpers --------------------------------------------------------------------------
+
+
+def test_labels_and_group_folds_closed_form():
+    assert index_labels(["b", "a10", "a2", "b"]) == {"a2": 0, "a10": 1, "b": 2}
+    assert group_folds(["s3", "s1", "s2", "s1"]) == {"s1": 1, "s2": 2, "s3": 3}
+    assert group_folds(["a", "b", "c", "d", "e"], 2) == {"a": 1, "b": 2, "c": 1, "d": 2, "e": 1}
+
+
+def test_segment_bounds_closed_form():
+    sr = 100
+    assert segment_bounds(1000, sr, 3.0, 3.0, 1.5) == [(0, 300), (300, 600), (600, 900)]
+    assert segment_bounds(1050, sr, 3.0, 3.0, 1.5) == [(0, 300), (300, 600), (600, 900),
+                                                        (900, 1050)]
+    assert segment_bounds(200, sr, 3.0, 3.0, 1.5) == [(0, 200)]
+    assert segment_bounds(500, sr, 3.0, 1.0, 1.5) == [(0, 300), (100, 400), (200, 500)]
+
+
+def test_hash_split_proportions_and_stability():
+    hashes = [hashlib.md5(str(i).encode()).hexdigest()[:8] for i in range(4000)]
+    counts = Counter(hash_split(h) for h in hashes)
+    assert abs(counts["validation"] / 4000 - 0.10) < 0.02
+    assert abs(counts["test"] / 4000 - 0.10) < 0.02
+    assert [hash_split(h) for h in hashes[:50]] == [hash_split(h) for h in hashes[:50]]
+
+
+def test_bad_metadata_names_file_and_column(tmp_path):
+    _write_table(tmp_path / "meta" / "esc50.csv", [{"filename": "a.wav", "fold": "1"}])
+    with pytest.raises(AudiocsError, match=r"esc50\.csv: missing column\(s\) target"):
+        parse_esc50(tmp_path)
+    row = {"filename": "a.wav", "fold": "one", "target": "0", "category": "dog", "esc10": "True",
+           "src_file": "1", "take": "A"}
+    _write_table(tmp_path / "meta" / "esc50.csv", [row])
+    with pytest.raises(AudiocsError, match=r"esc50\.csv:2: column fold is not an integer"):
+        parse_esc50(tmp_path)
+
+
+# --- ESC-50 ----------------------------------------------------------------------------------
+
+
+def test_esc50_real_metadata_facts(real_data, tmp_path):
+    (tmp_path / "meta").mkdir()
+    (tmp_path / "meta" / "esc50.csv").symlink_to(real_data / "esc50-meta" / "esc50.csv")
+    clips = parse_esc50(tmp_path)
+    assert len(clips) == 2000
+    assert Counter(c.fold for c in clips) == {f: 400 for f in range(1, 6)}
+    assert Counter(c.label for c in clips) == {k: 40 for k in range(50)}
+    assert len({(c.label, c.label_name) for c in clips}) == 50
+    esc10 = parse_esc50(tmp_path, esc10=True)
+    assert len(esc10) == 400 and Counter(c.label for c in esc10) == {k: 40 for k in range(10)}
+    assert {c.label_name for c in esc10} >= {"dog", "rain", "crying_baby", "chainsaw"}
+    # no audio at all: the check names the missing files; strict turns it into an error
+    with pytest.raises(AudiocsError, match="2000 listed files missing"):
+        prepare_esc50(tmp_path, tmp_path / "out", strict=True)
+    assert not (tmp_path / "out" / "manifest.csv").exists()
+
+
+def test_esc50_generated_audio_shaped_by_real_metadata(real_data, tmp_path, capsys):
+    rows = _subset(_read_table(real_data / "esc50-meta" / "esc50.csv"), "target", 2)
+    corpus = tmp_path / "ESC-50"
+    _write_table(corpus / "meta" / "esc50.csv", rows)
+    for i, r in enumerate(rows):
+        _tone(corpus / "audio" / r["filename"], 0.25, seed=i)
+    manifest = prepare_esc50(corpus, tmp_path / "out")
+    err = capsys.readouterr().err
+    assert "100 rows listed, expected 2000" in err and "classes without 40 clips" in err
+    got = read_manifest(manifest)
+    assert len(got) == 100
+    assert [(g.id + ".wav", g.label, g.fold, g.label_name) for g in got] == [
+        (r["filename"], int(r["target"]), int(r["fold"]), r["category"]) for r in rows]
+    assert all(g.duration == pytest.approx(0.25) for g in got)
+    assert all(Path(g.path).is_file() for g in got)
+    esc10 = read_manifest(prepare_esc50(corpus, tmp_path / "out10", esc10=True))
+    assert sorted({g.label for g in esc10}) == list(range(10)) and len(esc10) == 20
+
+
+def test_esc50_real_clips_end_to_end_with_features(real_data, tmp_path, capsys):
+    out = tmp_path / "out"
+    code = _script("esc50").main(["--corpus", str(real_data / "esc50-sample"), "--out", str(out),
+                                  "--n-mels", "40"])
+    assert code == 0
+    assert "5 rows listed, expected 2000" in capsys.readouterr().err
+    rows = read_manifest(out / "manifest.csv")
+    assert [r.fold for r in rows] == [1, 2, 3, 4, 5]
+    assert [r.label for r in rows] == [0, 43, 19, 19, 19]
+    assert all(r.duration == pytest.approx(5.0) for r in rows)
+    from audiocs.cache import FeatureCache
+
+    cache = FeatureCache(out / "features-logmel")
+    assert len(cache) == 5 and cache.num_features == 40 and cache.settings.sample_rate == 16000
+    assert cache.labels.tolist() == [0, 43, 19, 19, 19]
+    assert cache[0].shape == (1 + 5 * 16000 // 160, 40)
+    # strict: the sample is incomplete, so the run fails with a one-line error
+    code = _script("esc50").main(["--corpus", str(real_data / "esc50-sample"), "--out",
+                                  str(tmp_path / "o2"), "--strict", "--no-features"])
+    assert code == 2 and "incomplete corpus" in capsys.readouterr().err
+
+
+def test_esc50_missing_file_listed_then_rejected_by_cache(real_data, tmp_path, capsys):
+    corpus = tmp_path / "c"
+    (corpus / "audio").mkdir(parents=True)
+    rows = _read_table(real_data / "esc50-sample" / "meta" / "esc50.csv")
+    for r in rows[:2]:
+        (corpus / "audio" / r["filename"]).symlink_to(real_data / "esc50-sample" / "audio" / r["filename"])
+    _write_table(corpus / "meta" / "esc50.csv", rows[:3])
+    out = tmp_path / "out"
+    assert _script("esc50").main(["--corpus", str(corpus), "--out", str(out)]) == 0
+    assert f"1 listed files missing: {corpus / 'audio' / rows[2]['filename']}" in capsys.readouterr().err
+    rejected = _read_table(out / "features-logmel" / "rejected.csv")
+    assert [(Path(r["path"]).name, r["reason"]) for r in rejected] == [(rows[2]["filename"], "missing")]
+
+
+def test_prepare_skips_finished_work_and_redoes_on_new_options(real_data, tmp_path, capsys):
+    corpus = real_data / "esc50-sample"
+    manifest = prepare_esc50(corpus, tmp_path)
+    stamp = manifest.stat().st_mtime_ns
+    assert prepare_esc50(corpus, tmp_path) == manifest
+    assert manifest.stat().st_mtime_ns == stamp and "already prepared" in capsys.readouterr().out
+    prepare_esc50(corpus, tmp_path, esc10=True)  # other options: redone (only the dog is ESC-10)
+    assert [r.label_name for r in read_manifest(manifest)] == ["dog"]
+    prepare_esc50(corpus, tmp_path, esc10=True, force=True)
+    assert "already prepared" not in capsys.readouterr().out
+
+
+# --- UrbanSound8K ------------------------------------------------------------------------------
+
+
+def test_urbansound8k_real_metadata_and_generated_audio(real_data, tmp_path, capsys):
+    meta = _read_table(real_data / "urbansound8k-meta" / "UrbanSound8K.csv")
+    corpus = tmp_path / "UrbanSound8K"
+    (corpus / "metadata").mkdir(parents=True)
+    (corpus / "metadata" / "UrbanSound8K.csv").symlink_to(real_data / "urbansound8k-meta" / "UrbanSound8K.csv")
+    clips = parse_urbansound8k(corpus)
+    assert len(clips) == 8732 and len(meta) == 8732
+    assert sorted(Counter(c.fold for c in clips)) == list(range(1, 11))
+    assert len({(c.label, c.label_name) for c in clips}) == 10
+    assert clips[0].path.endswith(f"audio/fold{meta[0]['fold']}/{meta[0]['slice_file_name']}")
+
+    rows = _subset(meta, "classID", 2)
+    gen = tmp_path / "gen"
+    _write_table(gen / "metadata" / "UrbanSound8K.csv", rows)
+    for i, r in enumerate(rows):
+        seconds = min(float(r["end"]) - float(r["start"]), 0.3)
+        _tone(gen / "audio" / f"fold{r['fold']}" / r["slice_file_name"], seconds, 22050, seed=i)
+    _tone(gen / "audio" / f"fold{rows[0]['fold']}" / rows[0]["slice_file_name"], 4.5, 8000)
+    got = read_manifest(prepare_urbansound8k(gen, tmp_path / "out"))
+    err = capsys.readouterr().err
+    assert "20 rows listed, expected 8732" in err and "1 slices longer than 4.0 s" in err
+    assert [(g.label, g.fold, g.label_name, g.extra["fsID"]) for g in got] == [
+        (int(r["classID"]), int(r["fold"]), r["class"], r["fsID"]) for r in rows]
+    assert got[0].duration == pytest.approx(4.5)
+    assert got[1].duration == pytest.approx(min(float(rows[1]["end"]) - float(rows[1]["start"]), 0.3), abs=1e-4)
+
+
+# --- FSDD --------------------------------------------------------------------------------------
+
+
+def test_fsdd_real_corpus_facts(real_data):
+    clips, odd = parse_fsdd(real_data / "fsdd")
+    assert len(clips) == 3000 and odd == []
+    assert len({c.speaker for c in clips}) == 6 and sorted({c.label for c in clips}) == list(range(10))
+    assert sum(c.extra["split"] == "test" for c in clips) == 300
+    assert all(c.extra["split"] == ("test" if int(c.extra["take"]) < 5 else "train") for c in clips)
+    speakers_of_fold = defaultdict(set)
+    for c in clips:
+        speakers_of_fold[c.fold].add(c.speaker)
+    assert sorted(speakers_of_fold) == list(range(1, 7))
+    assert all(len(s) == 1 for s in speakers_of_fold.values())  # leave one speaker out
+    assert Counter(c.fold for c in clips) == {f: 500 for f in range(1, 7)}
+    assert all(c.label == int(c.id.split("_")[0]) for c in clips)
+    by_speaker, _ = parse_fsdd(real_data / "fsdd", task="speakers")
+    assert sorted({c.label_name for c in by_speaker}) == sorted({c.speaker for c in clips})
+    assert Counter(c.fold for c in by_speaker) == {f: 600 for f in range(1, 6)}
+
+
+def test_fsdd_subset_cli_with_features_at_8k(real_data, tmp_path):
+    corpus = tmp_path / "fsdd"
+    (corpus / "recordings").mkdir(parents=True)
+    names = sorted(p.name for p in (real_data / "fsdd" / "recordings").glob("*_1.wav"))[:12]
+    for n in names:
+        (corpus / "recordings" / n).symlink_to(real_data / "fsdd" / "recordings" / n)
+    (corpus / "recordings" / "README.wav").write_bytes(b"not a recording")
+    out = tmp_path / "out"
+    assert _script("fsdd").main(["--corpus", str(corpus), "--out", str(out), "--n-mels", "32",
+                                 "--kind", "fbank"]) == 0
+    rows = read_manifest(out / "manifest.csv")
+    assert [r.id + ".wav" for r in rows] == names
+    assert all(r.extra["split"] == "test" for r in rows)
+    from audiocs.cache import FeatureCache
+
+    cache = FeatureCache(out / "features-fbank")
+    assert len(cache) == 12 and cache.settings.sample_rate == 8000 and cache.num_features == 32
+    assert _script("fsdd").main(["--corpus", str(corpus), "--out", str(tmp_path / "o"), "--strict",
+                                 "--no-features"]) == 2
+
+
+# --- speaker corpora ----------------------------------------------------------------------------
+
+
+def test_librispeech_mini_real_names(real_data):
+    clips, unknown = parse_speakers(real_data / "librispeech-mini", n_folds=4)
+    assert len(clips) == 251 and unknown == []
+    assert sorted(c.label for c in clips) == list(range(251))
+    listed = {line.split("|")[0].strip() for line in
+              (real_data / "librispeech-mini" / "train-clean-100" / "SPEAKERS.TXT").read_text().splitlines()
+              if line and not line.startswith(";")}
+    assert {c.speaker for c in clips} <= listed
+    assert all(c.id.startswith(c.speaker + "-") for c in clips)
+    assert Counter(c.fold for c in clips) == {1: 63, 2: 63, 3: 63, 4: 62}
+    assert all(1.5 < c.duration < 17.5 for c in clips)
+
+
+def test_librispeech_chopped_segments_cached(real_data, tmp_path):
+    corpus = tmp_path / "libri"
+    corpus.mkdir()
+    sources = sorted((real_data / "librispeech-mini" / "train-clean-100").glob("*.flac"))[:3]
+    for p in sources:
+        (corpus / p.name).symlink_to(p)
+    out = tmp_path / "out"
+    assert _script("speakers").main(["--corpus", str(corpus), "--out", str(out), "--segment", "2.0",
+                                     "--hop", "1.5", "--n-mels", "32"]) == 0
+    rows = read_manifest(out / "manifest.csv")
+    expected = []
+    for p in sources:
+        info = sf.info(p)
+        expected += [(p.stem, a, b) for a, b in segment_bounds(info.frames, info.samplerate, 2.0, 1.5, 1.0)]
+    assert len(rows) == len(expected) > 10
+    for row, (stem, a, b) in zip(rows, expected):
+        assert row.extra["source"].endswith(stem + ".flac") and row.speaker == stem.split("-")[0]
+        seg, sr = sf.read(row.path, dtype="int16")
+        src, _ = sf.read(corpus / f"{stem}.flac", start=a, stop=b, dtype="int16")
+        assert np.array_equal(seg, src)
+        assert float(row.extra["start"]) == pytest.approx(a / sr) and row.duration == pytest.approx((b - a) / sr)
+    from audiocs.cache import FeatureCache
+
+    cache = FeatureCache(out / "features-logmel")
+    assert len(cache) == len(rows) and sorted(set(cache.labels.tolist())) == [0, 1, 2]
+    assert cache[0].shape == (1 + 32000 // 160, 32)
+
+
+def test_speaker_folders_layout(tmp_path, capsys):
+    root = tmp_path / "vox"
+    for k, (spk, video, utt) in enumerate([("id10002", "vA", "00001"), ("id10001", "vB", "00001"),
+                                           ("id10001", "vC", "00002"), ("id10010", "vA", "00001")]):
+        _tone(root / spk / video / f"{utt}.wav", 0.2, seed=k)
+    _tone(root / "stray.wav", 0.2)
+    manifest = prepare_speakers(root, tmp_path / "out")
+    assert "1 files outside a speaker folder: stray.wav" in capsys.readouterr().err
+    rows = read_manifest(manifest)
+    assert [(r.id, r.label, r.speaker) for r in rows] == [
+        ("id10001/vB/00001", 0, "id10001"), ("id10001/vC/00002", 0, "id10001"),
+        ("id10002/vA/00001", 1, "id10002"), ("id10010/vA/00001", 2, "id10010")]
+    with pytest.raises(AudiocsError, match="outside a speaker folder"):
+        prepare_speakers(root, tmp_path / "o2", strict=True)
+
+
+# --- Speech Commands -----------------------------------------------------------------------------
+
+
+def test_speech_commands_real_mini(real_data):
+    clips, odd = parse_speech_commands(real_data / "speech-commands-mini")
+    assert len(clips) == 300 and odd == []
+    assert Counter(c.label_name for c in clips) == {w: 10 for w in {c.label_name for c in clips}}
+    assert len({c.label for c in clips}) == 30 and len({c.speaker for c in clips}) == 41
+    split_of = defaultdict(set)
+    for c in clips:
+        split_of[c.speaker].add(c.extra["split"])
+        assert c.fold == {"train": 1, "validation": 2, "test": 3}[c.extra["split"]]
+    assert all(len(s) == 1 for s in split_of.values())  # a speaker never crosses splits
+    by_speaker, _ = parse_speech_commands(real_data / "speech-commands-mini", task="speakers")
+    assert sorted({c.label for c in by_speaker}) == list(range(41))
+
+
+def test_speech_commands_lists_and_background_noise(tmp_path):
+    root = tmp_path / "sc"
+    for k, rel in enumerate(["yes/aa11_nohash_0.wav", "yes/bb22_nohash_0.wav", "no/aa11_nohash_1.wav",
+                             "no/cc33_nohash_0.wav", "_background_noise_/white_noise.wav"]):
+        _tone(root / rel, 0.1, seed=k)
+    (root / "validation_list.txt").write_text("yes/bb22_nohash_0.wav\n")
+    (root / "testing_list.txt").write_text("no/cc33_nohash_0.wav\n")
+    rows = read_manifest(prepare_speech_commands(root, tmp_path / "out"))
+    assert [(r.id, r.label, r.speaker, r.extra["split"], r.fold) for r in rows] == [
+        ("no/aa11_nohash_1", 0, "aa11", "train", 1), ("no/cc33_nohash_0", 0, "cc33", "test", 3),
+        ("yes/aa11_nohash_0", 1, "aa11", "train", 1), ("yes/bb22_nohash_0", 1, "bb22", "validation", 2)]
