@@ -109,6 +109,67 @@ def cmd_synth(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_trials(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("trials", help="generate a verification trial list from an embeddings folder")
+    p.add_argument("--embeddings", required=True, help="folder with embeddings.npy + index.csv")
+    p.add_argument("--out", required=True, help="trial list to write ('1|0 enroll test' lines)")
+    p.add_argument("--by", default="speaker", choices=["speaker", "label"], help="what a target pair shares")
+    p.add_argument("--num-trials", type=int, default=None, help="balanced seeded sample (default: all pairs)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--include", nargs="*", default=None, help="only these speakers/label names (held out)")
+    p.add_argument("--exclude-from", default=None,
+                   help="CSV (training manifest or index.csv): leave out every speaker/label_name it holds")
+    p.set_defaults(func=cmd_trials)
+
+
+def cmd_trials(args: argparse.Namespace) -> int:
+    from audiocs.scoring.pipeline import run_trials
+
+    t = run_trials(args.embeddings, args.out, by=args.by, num_trials=args.num_trials, seed=args.seed,
+                   include=args.include, exclude_from=args.exclude_from)
+    print(f"{len(t)} trials ({int(t.labels.sum())} target) written to {args.out}")
+    return 0
+
+
+def _add_score(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("score", help="cosine-score a trial list: EER, minDCF, DET curve, score histograms")
+    p.add_argument("--embeddings", required=True, help="folder with embeddings.npy + index.csv")
+    p.add_argument("--trials", required=True, help="trial list ('1 enroll test' or 'enroll test target')")
+    p.add_argument("--out", default="scores", help="folder for scores.txt, metrics.json, det.png, score_hist.png")
+    p.add_argument("--cohort", default=None, help="embeddings folder of the S-norm/AS-norm cohort")
+    p.add_argument("--norm", default="none", choices=["none", "snorm", "asnorm"])
+    p.add_argument("--top-k", type=int, default=300, help="AS-norm cohort size per side")
+    p.add_argument("--mean-from", default=None, help="embeddings folder whose mean is subtracted first")
+    p.add_argument("--skip-missing", action="store_true", help="skip trials whose ids have no embedding")
+    p.add_argument("--by", default=None, choices=["speaker", "label"],
+                   help="also report retrieval metrics (P@1, mAP@R) grouping rows by this key")
+    p.add_argument("--few-shot", type=int, default=None, metavar="K",
+                   help="with --by: nearest-centroid accuracy from K enrollment rows per class")
+    p.add_argument("--episodes", type=int, default=10)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--no-plots", action="store_true")
+    p.set_defaults(func=cmd_score)
+
+
+def cmd_score(args: argparse.Namespace) -> int:
+    from audiocs.scoring.pipeline import run_score
+
+    m = run_score(args.embeddings, args.trials, args.out, cohort=args.cohort, norm=args.norm, top_k=args.top_k,
+                  mean_from=args.mean_from, skip_missing=args.skip_missing, by=args.by,
+                  few_shot=args.few_shot, episodes=args.episodes, seed=args.seed, plots=not args.no_plots)
+    if m["skipped_missing"]:
+        print(f"skipped {m['skipped_missing']} trial(s) with ids missing from {args.embeddings}")
+    if "eer" in m:
+        print(f"{m['scored']} trials: EER {100 * m['eer']:.2f}% (threshold {m['eer_threshold']:.4f}), "
+              f"minDCF(0.01) {m['min_dcf_0.01']:.4f}, minDCF(0.05) {m['min_dcf_0.05']:.4f}")
+    for key in ("retrieval", "few_shot"):
+        if key in m:
+            print(f"{key}: " + ", ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}"
+                                         for k, v in m[key].items()))
+    print(f"written to {args.out}")
+    return 0
+
+
 # (new subcommands: add an `_add_<name>` above this line and list it in _SUBCOMMANDS)
 
 _SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
@@ -117,6 +178,8 @@ _SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
     _add_evaluate,
     _add_crossval,
     _add_synth,
+    _add_trials,
+    _add_score,
 ]
 
 
