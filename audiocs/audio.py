@@ -66,7 +66,7 @@ def read_audio(path: str | Path) -> tuple[np.ndarray, int]:
 
 def check_not_silent(path: str | Path, wave: np.ndarray, min_rms: float = SILENCE_RMS) -> None:
     """Raise AudioError('silent') when the RMS of ``wave`` (samples,) is below ``min_rms``."""
-    rms = float(np.sqrt(np.mean(np.square(wave, dtype=np.float64))))
+    rms = float(np.sqrt(np.dot(wave, wave) / max(wave.size, 1)))
     if rms < min_rms:
         raise AudioError(path, "silent", f"RMS {rms:.3g} < {min_rms:g}")
 

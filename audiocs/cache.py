@@ -77,7 +77,7 @@ def _extract_chunk(paths: list[str], settings: FeatureSettings, min_rms: float,
         lengths.append(-1 if x is None else len(x))
         reasons.append(reason)
         details.append(detail)
-    with atomic_write(part, "wb") as f:
+    with atomic_write(part, "wb", fsync=False) as f:  # a lost part is just recomputed
         np.savez(f, features=np.concatenate(feats), lengths=np.array(lengths, np.int64),
                  reasons=np.array(reasons, dtype=str), details=np.array(details, dtype=str))
     return len(paths)
@@ -146,6 +146,18 @@ def _read_part(part: Path, n: int, keys=("lengths", "reasons", "details")) -> di
     return data
 
 
+def _part_is_complete(part: Path, n: int) -> bool:
+    """True when ``part`` holds n finished clips; an unreadable part is deleted (recomputed)."""
+    if not part.is_file():
+        return False
+    try:
+        _read_part(part, n)
+    except AudiocsError:
+        part.unlink()
+        return False
+    return True
+
+
 def _consolidate(out: Path, chunks: list[tuple[list[int], Path]], lengths: np.ndarray,
                  F: int) -> np.ndarray:
     """Copy the parts' frames into features.npy, write offsets.npy; returns offsets (N + 1,)."""
@@ -196,7 +208,7 @@ def _write_json(path: Path, data: dict) -> None:
 
 def build_cache(manifest: str | Path | Sequence[ManifestRow], out_dir: str | Path,
                 settings: FeatureSettings, *, workers: int = 2, strict: bool = False,
-                train_folds: Sequence[int] | None = None, chunk_size: int = 64,
+                train_folds: Sequence[int] | None = None, chunk_size: int = 16,
                 min_rms: float = SILENCE_RMS, progress: bool = True) -> FeatureCache:
     """Extract features of every manifest clip into the cache folder ``out_dir`` (see module doc).
 
@@ -220,7 +232,8 @@ def build_cache(manifest: str | Path | Sequence[ManifestRow], out_dir: str | Pat
     remove_temp_files(out)
     chunks = [(list(range(a, min(a + chunk_size, len(rows)))), part_dir / f"part-{k:06d}.npz")
               for k, a in enumerate(range(0, len(rows), chunk_size))]
-    todo = [([rows[i].path for i in idx], part) for idx, part in chunks if not part.is_file()]
+    todo = [([rows[i].path for i in idx], part) for idx, part in chunks
+            if not _part_is_complete(part, len(idx))]
     resumed = len(chunks) - len(todo)
     _run_chunks(todo, settings, min_rms, workers, progress, len(rows),
                 len(rows) - sum(len(paths) for paths, _ in todo))

@@ -115,9 +115,10 @@ class FeatureExtractor(torch.nn.Module):
     def _logmel(self, wave: torch.Tensor) -> torch.Tensor:
         s = self.settings
         spec = torch.stft(wave, s.n_fft, s.hop_length, s.win_length, self.window, center=True,
-                          pad_mode="constant", return_complex=True).abs()
-        if s.power == 2.0:
-            spec = spec.square()
+                          pad_mode="constant", return_complex=True)
+        spec = spec.real.square() + spec.imag.square()  # power |X|^2
+        if s.power == 1.0:
+            spec = spec.sqrt()
         mel = spec.T @ self.mel  # (T, n_mels)
         db = 10.0 * torch.log10(mel.clamp_min(s.amin))
         if s.top_db is not None:

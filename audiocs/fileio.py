@@ -28,12 +28,18 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
 
 
 @contextmanager
-def atomic_write(path: str | Path, mode: str = "w", **open_kw) -> Iterator[IO]:
-    """Open a temporary sibling of ``path`` for writing; on success it replaces ``path``."""
+def atomic_write(path: str | Path, mode: str = "w", *, fsync: bool = True,
+                 **open_kw) -> Iterator[IO]:
+    """Open a temporary sibling of ``path`` for writing; on success it replaces ``path``.
+
+    ``fsync=False`` skips forcing the data to disk: still safe against a killed process,
+    not against a power cut (use it for files that can be recomputed).
+    """
     with atomic_path(path) as tmp, open(tmp, mode, **open_kw) as f:
         yield f
-        f.flush()
-        os.fsync(f.fileno())
+        if fsync:
+            f.flush()
+            os.fsync(f.fileno())
 
 
 def remove_temp_files(folder: Path) -> int:

@@ -154,7 +154,8 @@ def test_strict_fails_listing_rejections_and_leaves_no_cache(corpus, tmp_path) -
     # The non-strict re-run finishes from the finished chunks.
     cache = build_cache(corpus, tmp_path / "cache", SETTINGS, workers=1, progress=False)
     assert len(cache) == 12
-    assert json.loads((tmp_path / "cache" / "cache.json").read_text())["chunks_resumed"] == 1
+    meta = json.loads((tmp_path / "cache" / "cache.json").read_text())
+    assert meta["chunks_resumed"] == meta["chunks"] == 2  # 17 clips in chunks of 16
 
 
 def test_opening_missing_or_corrupt_cache_names_it(corpus, tmp_path) -> None:
