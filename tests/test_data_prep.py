@@ -320,6 +320,12 @@ def test_speaker_folders_layout(tmp_path, capsys):
         ("id10002/vA/00001", 1, "id10002"), ("id10010/vA/00001", 2, "id10010")]
     with pytest.raises(AudiocsError, match="outside a speaker folder"):
         prepare_speakers(root, tmp_path / "o2", strict=True)
+    # chopped: an undecodable file stays one whole row, for the cache to reject with a reason
+    (root / "id10002" / "vA" / "bad.wav").write_bytes(b"RIFF" + bytes(range(200)))
+    rows = read_manifest(prepare_speakers(root, tmp_path / "o3", segment=0.1))
+    assert [r.id for r in rows if r.speaker == "id10002"] == [
+        "id10002/vA/00001-seg0000", "id10002/vA/00001-seg0001", "id10002/vA/bad"]
+    assert Path(rows[0].path) == tmp_path / "o3" / "segments" / "id10001" / "vB" / "00001-seg0000.wav"
 
 
 # --- Speech Commands -----------------------------------------------------------------------------

@@ -95,6 +95,9 @@ def test_zip_download_unpacks_renames_and_skips_when_complete(server, tmp_path):
     base, served, requests = server
     _zip(served / "esc.zip", _esc50_files())
     target = tmp_path / "data"
+    stale = target / ".ESC-50-master.k1ll3d.download"  # left by a run killed mid-download
+    stale.mkdir(parents=True)
+    (stale / "archive.zip.part").write_bytes(b"partial")
     corpus = download_esc50(target, url=f"{base}/esc.zip")
     assert corpus == target / "ESC-50-master"
     assert (corpus / "meta" / "esc50.csv").read_text() == META

@@ -16,6 +16,8 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from tqdm import tqdm
+
 from audiocs.audio import AudioError, audio_duration
 from audiocs.errors import AudiocsError
 from audiocs.fileio import atomic_write
@@ -48,12 +50,19 @@ def group_folds(groups: Iterable[str], n_folds: int | None = None) -> dict[str, 
     return {g: i % n + 1 for i, g in enumerate(ordered)}
 
 
-def probe_duration(path: Path) -> float:
+def probe_duration(path: str | Path) -> float:
     """Seconds of audio from the header; 0.0 when missing or unreadable (the cache rejects it)."""
     try:
         return audio_duration(path)
     except AudioError:
         return 0.0
+
+
+def with_durations(rows: list[ManifestRow]) -> list[ManifestRow]:
+    """Set each row's duration from its file header (progress bar); returns `rows`."""
+    for row in tqdm(rows, desc="reading headers", unit="file", disable=len(rows) < 1000):
+        row.duration = probe_duration(row.path)
+    return rows
 
 
 def read_table(path: Path, columns: Sequence[str]) -> list[dict[str, str]]:

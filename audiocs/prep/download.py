@@ -223,7 +223,9 @@ def download_and_extract(
     if sha256 is None:
         print(f"{url}: no checksum is recorded for this archive (pass --sha256 to verify it)")
     target_dir.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=target_dir))
+    for stale in target_dir.glob(f".{name}.*.download"):  # left by a killed run
+        shutil.rmtree(stale, ignore_errors=True)
+    work = Path(tempfile.mkdtemp(prefix=f".{name}.", suffix=".download", dir=target_dir))
     try:
         archive = work / ("archive" + _suffix(url))
         digest = fetch(url, archive, sha256=sha256)

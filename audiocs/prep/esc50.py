@@ -6,7 +6,7 @@ from pathlib import Path
 
 from audiocs.manifest import ManifestRow
 from audiocs.prep.common import (
-    Expected, as_int, completeness, prepare_once, probe_duration, read_table, report,
+    Expected, as_int, completeness, prepare_once, read_table, report, with_durations,
 )
 from audiocs.prep.download import download_and_extract
 
@@ -54,10 +54,9 @@ def parse_esc50(corpus_dir: Path, *, esc10: bool = False) -> list[ManifestRow]:
             id=Path(r["filename"]).stem, path=str(path),
             label=dense[target] if esc10 else target,
             label_name=r["category"], fold=as_int(meta, i + 2, r, "fold"),
-            duration=probe_duration(path),
             extra={"src_file": r["src_file"], "take": r["take"]},
         ))
-    return clips
+    return with_durations(clips)
 
 
 def prepare_esc50(

@@ -14,7 +14,7 @@ from pathlib import Path
 from audiocs.errors import AudiocsError
 from audiocs.manifest import ManifestRow
 from audiocs.prep.common import (
-    group_folds, index_labels, prepare_once, probe_duration, report_names,
+    group_folds, index_labels, prepare_once, report_names, with_durations,
 )
 from audiocs.prep.download import download_and_extract
 
@@ -63,11 +63,10 @@ def parse_fsdd(corpus_dir: Path, *, task: str = "digits") -> tuple[list[Manifest
             id=p.stem, path=str(p), label=digit if by_digit else speakers[speaker],
             label_name=str(digit) if by_digit else speaker,
             fold=speaker_fold[speaker] if by_digit else 1 + index // 10, speaker=speaker,
-            duration=probe_duration(p),
             extra={"split": "test" if index in TEST_INDICES else "train", "digit": str(digit),
                    "take": str(index)},
         ))
-    return clips, odd
+    return with_durations(clips), odd
 
 
 def prepare_fsdd(

@@ -17,12 +17,13 @@ import re
 from pathlib import Path
 
 import soundfile as sf
+from tqdm import tqdm
 
 from audiocs.errors import AudiocsError
-from audiocs.manifest import ManifestRow
 from audiocs.fileio import atomic_path
+from audiocs.manifest import ManifestRow
 from audiocs.prep.common import (
-    group_folds, index_labels, prepare_once, probe_duration, report_names,
+    group_folds, index_labels, prepare_once, report_names, with_durations,
 )
 
 AUDIO_SUFFIXES = (".wav", ".flac")
@@ -70,10 +71,10 @@ def parse_speakers(
     folds = group_folds(labels, n_folds) if n_folds > 0 else {}
     clips = [
         ManifestRow(id=uid, path=str(p), label=labels[s], label_name=s, fold=folds.get(s, 0),
-                    speaker=s, duration=probe_duration(p))
+                    speaker=s)
         for p, s, uid in found
     ]
-    return clips, unknown
+    return with_durations(clips), unknown
 
 
 def segment_bounds(
@@ -98,32 +99,40 @@ def chop(
 ) -> list[ManifestRow]:
     """Cut each clip into segment files under ``out_dir/segments``; an unreadable one stays whole.
 
-    Segment files already written by an interrupted run are kept (each is written atomically).
+    Segments keep the source's rate, channels, sample format and container (FLAC or WAV), so
+    their samples equal the source's. Files already written by an interrupted run are kept
+    (each is written atomically).
     """
     out = []
-    for c in clips:
+    for c in tqdm(clips, desc="cutting segments", unit="utt"):
         try:
-            info = sf.info(c.path)
-        except Exception:  # noqa: BLE001 - the cache names the reason when it rejects the row
-            out.append(c)
-            continue
-        subtype = info.subtype if sf.check_format("WAV", info.subtype) else "FLOAT"
-        for k, (a, b) in enumerate(segment_bounds(info.frames, info.samplerate, segment, hop,
-                                                  min_segment)):
-            sid = f"{c.id}-seg{k:04d}"
-            rel = Path("segments") / f"{sid}.wav"
-            target = out_dir / rel
-            if not target.is_file():
-                data, rate = sf.read(c.path, start=a, stop=b, dtype="float32", always_2d=True)
-                with atomic_path(target) as tmp:
-                    sf.write(tmp, data, rate, subtype=subtype, format="WAV")
-            out.append(ManifestRow(
-                id=sid, path=rel.as_posix(), label=c.label, label_name=c.label_name,
-                fold=c.fold, speaker=c.speaker, duration=(b - a) / info.samplerate,
-                extra={"source": c.path, "start": f"{a / info.samplerate:.6f}",
-                       "end": f"{b / info.samplerate:.6f}"},
-            ))
+            segments = _cut(c, out_dir, segment, hop, min_segment)
+        except Exception:  # noqa: BLE001 - undecodable: the cache names the reason when it rejects it
+            segments = [c]
+        out.extend(segments)
     return out
+
+
+def _cut(c: ManifestRow, out_dir: Path, segment: float, hop: float,
+         min_segment: float) -> list[ManifestRow]:
+    info = sf.info(c.path)
+    fmt = info.format if sf.check_format(info.format, info.subtype) else "WAV"
+    subtype = info.subtype if sf.check_format(fmt, info.subtype) else "FLOAT"
+    dtype = "float64" if info.subtype in ("PCM_32", "DOUBLE") else "float32"
+    rate, data, rows = info.samplerate, None, []
+    for k, (a, b) in enumerate(segment_bounds(info.frames, rate, segment, hop, min_segment)):
+        rel = Path("segments") / f"{c.id}-seg{k:04d}{'.flac' if fmt == 'FLAC' else '.wav'}"
+        if not (out_dir / rel).is_file():
+            if data is None:
+                data, _ = sf.read(c.path, dtype=dtype, always_2d=True)
+            with atomic_path(out_dir / rel) as tmp:
+                sf.write(tmp, data[a:b], rate, subtype=subtype, format=fmt)
+        rows.append(ManifestRow(
+            id=f"{c.id}-seg{k:04d}", path=rel.as_posix(), label=c.label, label_name=c.label_name,
+            fold=c.fold, speaker=c.speaker, duration=(b - a) / rate,
+            extra={"source": c.path, "start": f"{a / rate:.6f}", "end": f"{b / rate:.6f}"},
+        ))
+    return rows
 
 
 def prepare_speakers(

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from audiocs.errors import AudiocsError
 from audiocs.manifest import ManifestRow
-from audiocs.prep.common import index_labels, prepare_once, probe_duration, report_names
+from audiocs.prep.common import index_labels, prepare_once, report_names, with_durations
 
 TASKS = ("words", "speakers")
 SPLIT_FOLDS = {"train": 1, "validation": 2, "test": 3}
@@ -69,9 +69,9 @@ def parse_speech_commands(
         clips.append(ManifestRow(
             id=f"{word}/{p.stem}", path=str(p), label=words[word] if by_word else speakers[speaker],
             label_name=word if by_word else speaker, fold=SPLIT_FOLDS[split], speaker=speaker,
-            duration=probe_duration(p), extra={"split": split, "word": word},
+            extra={"split": split, "word": word},
         ))
-    return clips, odd
+    return with_durations(clips), odd
 
 
 def prepare_speech_commands(

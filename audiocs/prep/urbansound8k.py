@@ -12,7 +12,7 @@ from pathlib import Path
 
 from audiocs.manifest import ManifestRow
 from audiocs.prep.common import (
-    Expected, as_int, completeness, listing, prepare_once, probe_duration, read_table, report,
+    Expected, as_int, completeness, listing, prepare_once, read_table, report, with_durations,
 )
 
 META_COLUMNS = ("slice_file_name", "fsID", "start", "end", "salience", "fold", "classID", "class")
@@ -30,12 +30,11 @@ def parse_urbansound8k(corpus_dir: Path) -> list[ManifestRow]:
         clips.append(ManifestRow(
             id=Path(r["slice_file_name"]).stem, path=str(path),
             label=as_int(meta, i + 2, r, "classID"), label_name=r["class"], fold=fold,
-            duration=probe_duration(path),
             # times of the slice inside its freesound recording (not offsets into this file)
             extra={"fsID": r["fsID"], "src_start": r["start"], "src_end": r["end"],
                    "salience": r["salience"]},
         ))
-    return clips
+    return with_durations(clips)
 
 
 def prepare_urbansound8k(
