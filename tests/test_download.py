@@ -134,7 +134,7 @@ def test_failed_download_leaves_nothing(server, tmp_path, case):
     target = tmp_path / "data"
     with pytest.raises(AudiocsError) as err:
         download_esc50(target, url=url, sha256=sha)
-    expected = {"sha256": "sha256 mismatch", "truncated": "", "missing": "download failed",
+    expected = {"sha256": "sha256 mismatch", "truncated": "truncated", "missing": "download failed",
                 "not_corpus": "complete ESC-50", "not_archive": "not a zip or tar"}[case]
     assert expected in str(err.value)
     assert list(target.iterdir()) == []
@@ -142,6 +142,12 @@ def test_failed_download_leaves_nothing(server, tmp_path, case):
 
 _ESC = _esc50_files()
 _REG = tarfile.REGTYPE
+REASON = {
+    "dotdot": "'..' leaves", "absolute": "absolute path", "symlink_out": "points outside",
+    "symlink_abs": "points outside", "hardlink_out": "points outside",
+    "link_chain": "not a file inside", "link_via_dir_link": "not a file inside",
+    "device": "device or fifo",
+}
 HOSTILE = {
     "zip_dotdot": ("zip", {**_ESC, "ESC-50-master/../../evil.txt": b"x"}, {}),
     "zip_absolute": ("zip", {**_ESC, "/tmp/evil.txt": b"x"}, {}),
@@ -167,8 +173,9 @@ def test_hostile_archive_refused_and_nothing_written(server, tmp_path, case):
     name = f"bad.{'zip' if kind == 'zip' else 'tar.gz'}"
     (_zip if kind == "zip" else _tar)(served / name, files, links)
     target = tmp_path / "deep" / "data"
-    with pytest.raises(AudiocsError, match="refused"):
+    with pytest.raises(AudiocsError, match="refused") as err:
         download_esc50(target, url=f"{base}/{name}")
+    assert REASON[case.split("_", 1)[1]] in str(err.value)
     assert list(target.iterdir()) == []
     assert not (tmp_path / "deep" / "evil.txt").exists() and not (tmp_path / "evil.txt").exists()
 

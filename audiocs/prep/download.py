@@ -10,6 +10,7 @@ archive leaves nothing behind.
 from __future__ import annotations
 
 import hashlib
+import http.client
 import os
 import posixpath
 import shutil
@@ -19,6 +20,7 @@ import tempfile
 import urllib.error
 import urllib.request
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -62,7 +64,7 @@ def fetch(url: str, dest: Path, *, sha256: str | None = None, timeout: float = 6
                     while True:
                         try:
                             chunk = response.read(_CHUNK)
-                        except (OSError, ValueError) as err:  # includes http.client.IncompleteRead
+                        except (OSError, ValueError, http.client.HTTPException) as err:
                             raise AudiocsError(f"{url}: download interrupted ({err})") from err
                         if not chunk:
                             break
@@ -167,7 +169,7 @@ def safe_extract(archive: Path, dest: Path) -> None:
         with zipfile.ZipFile(archive) as zf:
             members = _zip_members(archive, zf)
             links = _resolve_links(archive, members)
-            _write_members(dest, members, links, zf.open)
+            _write_members(archive, dest, members, links, zf.open)
         return
     try:
         tf = tarfile.open(archive)
@@ -176,10 +178,11 @@ def safe_extract(archive: Path, dest: Path) -> None:
     with tf:
         members = _tar_members(archive, tf)
         links = _resolve_links(archive, members)
-        _write_members(dest, members, links, tf.extractfile)
+        _write_members(archive, dest, members, links, tf.extractfile)
 
 
-def _write_members(dest: Path, members: list[_Member], links: dict[str, str], open_member) -> None:
+def _write_members(archive: Path, dest: Path, members: list[_Member], links: dict[str, str],
+                   open_member: Callable) -> None:
     """Write dirs and files, then links as copies of their targets; never follows a link."""
     name = ""
     try:
@@ -197,7 +200,7 @@ def _write_members(dest: Path, members: list[_Member], links: dict[str, str], op
             (dest / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(dest / target, dest / name)
     except (OSError, EOFError, zipfile.BadZipFile, tarfile.TarError) as err:
-        raise AudiocsError(f"cannot unpack member {name!r} ({err})") from err
+        raise AudiocsError(f"{archive}: cannot unpack member {name!r} ({err})") from err
 
 
 def download_and_extract(
@@ -206,7 +209,7 @@ def download_and_extract(
     name: str,
     *,
     sha256: str | None,
-    is_complete,
+    is_complete: Callable[[Path], bool],
 ) -> Path:
     """Fetch `url` and unpack it as `target_dir/name` (the archive's single top folder, renamed).
 
