@@ -33,6 +33,7 @@ from typing import Protocol
 import numpy as np
 import torch
 from torch import nn
+from torch.nn.utils.rnn import pad_sequence
 from torch.utils.data import Dataset
 
 
@@ -121,11 +122,10 @@ class ClipDataset(Dataset):
 
 def collate_clips(items: Sequence[dict]) -> dict[str, torch.Tensor]:
     """Stack items into {"features": (B, T_max, F) zero-padded, "labels", "lengths", "index": (B,)}."""
-    lengths = torch.tensor([item["features"].shape[0] for item in items], dtype=torch.long)
-    first = items[0]["features"]
-    features = first.new_zeros((len(items), int(lengths.max()), first.shape[1]))
-    for row, item in enumerate(items):
-        features[row, :item["features"].shape[0]] = item["features"]
+    clips = [item["features"] for item in items]
+    lengths = torch.tensor([clip.shape[0] for clip in clips], dtype=torch.long)
+    same_length = bool((lengths == lengths[0]).all())
+    features = torch.stack(clips) if same_length else pad_sequence(clips, batch_first=True)
     return {"features": features,
             "labels": torch.tensor([item["label"] for item in items], dtype=torch.long),
             "lengths": lengths,

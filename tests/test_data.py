@@ -132,6 +132,15 @@ def test_collate_pads_with_zeros_and_keeps_lengths(cache):
         assert batch["features"][row, n:].abs().sum() == 0
 
 
+def test_collate_stacks_crops_of_one_length(cache):
+    ds = ClipDataset(cache, [0, 3, 2], crop_frames=16, train=True)
+    batch = collate_clips([ds[i] for i in range(3)])
+    assert batch["features"].shape == (3, 16, F)
+    assert batch["lengths"].tolist() == [16, 16, 16]
+    for row in range(3):
+        assert torch.equal(batch["features"][row], ds[row]["features"])
+
+
 def test_specaugment_is_identity_in_eval_mode():
     aug = SpecAugment().eval()
     x = torch.randn(2, 50, 16)
