@@ -183,11 +183,31 @@ def test_prepare_skips_finished_work_and_redoes_on_new_options(real_data, tmp_pa
     manifest = prepare_esc50(corpus, tmp_path)
     stamp = manifest.stat().st_mtime_ns
     assert prepare_esc50(corpus, tmp_path) == manifest
-    assert manifest.stat().st_mtime_ns == stamp and "already prepared" in capsys.readouterr().out
+    assert manifest.stat().st_mtime_ns == stamp and "up to date" in capsys.readouterr().out
     prepare_esc50(corpus, tmp_path, esc10=True)  # other options: redone (only the dog is ESC-10)
     assert [r.label_name for r in read_manifest(manifest)] == ["dog"]
     prepare_esc50(corpus, tmp_path, esc10=True, force=True)
-    assert "already prepared" not in capsys.readouterr().out
+    assert "up to date" not in capsys.readouterr().out
+
+
+def test_changed_corpus_is_prepared_again(tmp_path):
+    root = tmp_path / "sc"
+    _tone(root / "yes" / "aa11_nohash_0.wav", 0.1)
+    manifest = prepare_speech_commands(root, tmp_path / "out")
+    assert len(read_manifest(manifest)) == 1
+    _tone(root / "no" / "bb22_nohash_0.wav", 0.1)
+    assert [r.id for r in read_manifest(prepare_speech_commands(root, tmp_path / "out"))] == [
+        "no/bb22_nohash_0", "yes/aa11_nohash_0"]
+
+
+def test_segments_recut_when_settings_change(tmp_path):
+    root = tmp_path / "spk"
+    _tone(root / "s1" / "u.wav", 1.0)
+    out = tmp_path / "out"
+    first = read_manifest(prepare_speakers(root, out, segment=0.5))
+    second = read_manifest(prepare_speakers(root, out, segment=0.25))
+    assert [r.duration for r in first] == [0.5, 0.5] and [r.duration for r in second] == [0.25] * 4
+    assert [sf.info(r.path).duration for r in second] == [0.25] * 4
 
 
 # --- UrbanSound8K ------------------------------------------------------------------------------

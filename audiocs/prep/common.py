@@ -1,8 +1,8 @@
 """Logic shared by every corpus: labels, fold splits, metadata tables, checks, the manifest step.
 
 A corpus module parses its layout into a list of ``ManifestRow`` and hands it to
-:func:`write_prepared`, which writes ``manifest.csv`` and a completion marker into the output
-folder; :func:`load_prepared` lets a re-run with the same options skip the work.
+:func:`prepare_once`, which writes ``manifest.csv`` and a completion marker into the output
+folder; a re-run with the same options over an unchanged corpus skips the work.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from tqdm import tqdm
 from audiocs.audio import AudioError, audio_duration
 from audiocs.errors import AudiocsError
 from audiocs.fileio import atomic_write
-from audiocs.manifest import ManifestRow, write_manifest
+from audiocs.manifest import ManifestRow, rows_digest, write_manifest
 
 MANIFEST_NAME = "manifest.csv"
 MARKER_NAME = ".prepared.json"
@@ -139,39 +139,40 @@ def report_names(corpus: Path, names: Sequence[str], what: str, *, strict: bool)
     report(corpus, [f"{len(names)} {what}: {listing(names)}"] if names else [], strict=strict)
 
 
-def load_prepared(out_dir: Path, options: dict) -> Path | None:
-    """The manifest of a finished earlier run with the same options, else None."""
-    marker, manifest = out_dir / MARKER_NAME, out_dir / MANIFEST_NAME
-    if not (marker.is_file() and manifest.is_file()):
+def _marker(out_dir: Path) -> dict | None:
+    """Contents of the completion marker when it and the manifest exist, else None."""
+    marker = out_dir / MARKER_NAME
+    if not (marker.is_file() and (out_dir / MANIFEST_NAME).is_file()):
         return None
     try:
-        done = json.loads(marker.read_text())
+        return json.loads(marker.read_text())
     except (OSError, ValueError):
         return None
-    return manifest if done.get("options") == options else None
 
 
 def prepare_once(
-    out_dir: Path, options: dict, rows: Callable[[], list[ManifestRow]], force: bool
+    out_dir: Path, options: dict, clips: list[ManifestRow], *, force: bool = False,
+    finish: Callable[[list[ManifestRow]], list[ManifestRow]] | None = None,
 ) -> Path:
-    """Write the manifest of `rows()`, unless a finished run with `options` is in `out_dir`."""
+    """Write the manifest of `clips` (passed through `finish`, e.g. cutting segments) into `out_dir`.
+
+    Skipped when the completion marker shows a finished run with the same options over the same
+    parsed clips; a changed corpus (a file added, a duration changed) is prepared again.
+    """
     out_dir = Path(out_dir)
-    done = None if force else load_prepared(out_dir, options)
-    if done is not None:
-        print(f"{done}: already prepared with these options, skipped (--force redoes it)")
-        return done
-    return write_prepared(rows(), out_dir, options)
-
-
-def write_prepared(clips: Sequence[ManifestRow], out_dir: Path, options: dict) -> Path:
-    """Write ``out_dir/manifest.csv`` (atomic) and then the completion marker; returns the path."""
     if not clips:
         raise AudiocsError(f"{options.get('corpus', out_dir)}: no clips found")
+    done = {"options": options, "parsed": rows_digest(clips)}
+    marker = None if force else _marker(out_dir)
+    if marker is not None and {k: marker.get(k) for k in done} == done:
+        print(f"{out_dir / MANIFEST_NAME}: up to date (same options and corpus), kept")
+        return out_dir / MANIFEST_NAME
+    rows = finish(clips) if finish is not None else clips
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / MARKER_NAME).unlink(missing_ok=True)
     manifest = out_dir / MANIFEST_NAME
-    write_manifest(clips, manifest)
+    write_manifest(rows, manifest)
     with atomic_write(out_dir / MARKER_NAME) as f:
-        json.dump({"options": options, "rows": len(clips)}, f, indent=1)
-    print(f"{manifest}: {len(clips)} rows, {len({c.label for c in clips})} classes")
+        json.dump({**done, "rows": len(rows)}, f, indent=1)
+    print(f"{manifest}: {len(rows)} rows, {len({c.label for c in rows})} classes")
     return manifest

@@ -73,4 +73,4 @@ def prepare_esc50(
     expected = Expected(400 if esc10 else 2000, 10 if esc10 else 50, 40, (1, 2, 3, 4, 5))
     clips = parse_esc50(corpus_dir, esc10=esc10)
     report(corpus_dir, completeness(clips, expected), strict=strict)
-    return prepare_once(out_dir, options, lambda: clips, force)
+    return prepare_once(out_dir, options, clips, force=force)

@@ -78,4 +78,4 @@ def prepare_fsdd(
     options = {"corpus": str(corpus_dir), "name": "fsdd", "task": task}
     clips, odd = parse_fsdd(corpus_dir, task=task)
     report_names(corpus_dir, odd, "files not named digit_speaker_index.wav", strict=strict)
-    return prepare_once(out_dir, options, lambda: clips, force)
+    return prepare_once(out_dir, options, clips, force=force)

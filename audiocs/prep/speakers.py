@@ -13,14 +13,16 @@ one segment is kept whole. Segment rows carry ``source``, ``start`` and ``end`` 
 
 from __future__ import annotations
 
+import json
 import re
+import shutil
 from pathlib import Path
 
 import soundfile as sf
 from tqdm import tqdm
 
 from audiocs.errors import AudiocsError
-from audiocs.fileio import atomic_path
+from audiocs.fileio import atomic_path, atomic_write
 from audiocs.manifest import ManifestRow
 from audiocs.prep.common import (
     group_folds, index_labels, prepare_once, report_names, with_durations,
@@ -100,9 +102,16 @@ def chop(
     """Cut each clip into segment files under ``out_dir/segments``; an unreadable one stays whole.
 
     Segments keep the source's rate, channels, sample format and container (FLAC or WAV), so
-    their samples equal the source's. Files already written by an interrupted run are kept
-    (each is written atomically).
+    their samples equal the source's. Files already written by an interrupted run with the same
+    segment settings are kept (each is written atomically); other settings start afresh.
     """
+    params = json.dumps({"segment": segment, "hop": hop, "min_segment": min_segment})
+    stamp = out_dir / "segments" / ".params.json"
+    if stamp.is_file() and stamp.read_text() != params:  # cut another way: start afresh
+        shutil.rmtree(out_dir / "segments")
+    stamp.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_write(stamp) as f:
+        f.write(params)
     out = []
     for c in tqdm(clips, desc="cutting segments", unit="utt"):
         try:
@@ -150,5 +159,5 @@ def prepare_speakers(
                "n_folds": n_folds, "segment": segment, "hop": hop, "min_segment": min_segment}
     clips, unknown = parse_speakers(corpus_dir, layout=layout, n_folds=n_folds)
     report_names(corpus_dir, unknown, "files outside a speaker folder", strict=strict)
-    rows = (lambda: chop(clips, out_dir, segment, hop, min_segment)) if segment else (lambda: clips)
-    return prepare_once(out_dir, options, rows, force)
+    cut = (lambda rows: chop(rows, out_dir, segment, hop, min_segment)) if segment else None
+    return prepare_once(out_dir, options, clips, force=force, finish=cut)

@@ -83,4 +83,4 @@ def prepare_speech_commands(
     options = {"corpus": str(corpus_dir), "name": "speech_commands", "task": task}
     clips, odd = parse_speech_commands(corpus_dir, task=task)
     report_names(corpus_dir, odd, "files not named <hash>_nohash_<n>.wav", strict=strict)
-    return prepare_once(out_dir, options, lambda: clips, force)
+    return prepare_once(out_dir, options, clips, force=force)

@@ -53,4 +53,4 @@ def prepare_urbansound8k(
     if long:
         problems.append(f"{len(long)} slices longer than {MAX_SECONDS} s: {listing(long)}")
     report(corpus_dir, problems, strict=strict)
-    return prepare_once(out_dir, options, lambda: clips, force)
+    return prepare_once(out_dir, options, clips, force=force)
