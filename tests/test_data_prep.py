@@ -161,7 +161,7 @@ def test_esc50_real_clips_end_to_end_with_features(real_data, tmp_path, capsys):
     # strict: the sample is incomplete, so the run fails with a one-line error
     code = _script("esc50").main(["--corpus", str(real_data / "esc50-sample"), "--out",
                                   str(tmp_path / "o2"), "--strict", "--no-features"])
-    assert code == 2 and "incomplete corpus" in capsys.readouterr().err
+    assert code == 2 and "corpus check failed: 5 rows listed" in capsys.readouterr().err
 
 
 def test_esc50_missing_file_listed_then_rejected_by_cache(real_data, tmp_path, capsys):

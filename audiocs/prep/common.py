@@ -129,7 +129,7 @@ def report(corpus: Path, problems: Sequence[str], *, strict: bool) -> None:
     if not problems:
         return
     if strict:
-        raise AudiocsError(f"{corpus}: incomplete corpus: {'; '.join(problems)}")
+        raise AudiocsError(f"{corpus}: corpus check failed: {'; '.join(problems)}")
     for p in problems:
         print(f"warning: {corpus}: {p}", file=sys.stderr)
 
