@@ -65,3 +65,25 @@ def test_tone_cache_layout(tone_cache: Path) -> None:
     assert len(cache) == 80 and cache.class_names == list(CLASSES)
     assert sorted(set(cache.folds.tolist())) == [1, 2, 3, 4, 5]
     assert cache[0].shape == (51, 32)
+
+
+BASE_CONFIG = {
+    "data": {"crop_frames": 32, "batch_size": 8, "valid_split": "previous_fold"},
+    "model": {"name": "vgg_small", "embed_dim": 32, "kwargs": {"width": 8}},
+    "loss": {"name": "cs_softmax", "scale": 20.0, "margin": 0.25},
+    "optim": {"name": "sgd", "lr": 0.05},
+    "schedule": {"warmup_epochs": 1, "warmup_start": 0.1},
+    "margin_schedule": {"start_epoch": 1, "ramp_epochs": 2},
+    "augment": {"time_width": 6, "freq_width": 4, "mixup_alpha": 0.2},
+    "train": {"epochs": 4, "checkpoint_every_steps": 2, "grad_clip": 5.0, "progress": False},
+}
+
+
+def write_config(path: Path, cache_dir: Path, **sections: dict) -> Path:
+    """BASE_CONFIG with `cache_dir` and per-section updates, written as YAML to `path`."""
+    from omegaconf import OmegaConf
+
+    merged = OmegaConf.merge(BASE_CONFIG, {"data": {"cache_dir": str(cache_dir)}}, sections)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(OmegaConf.to_yaml(merged))
+    return path

@@ -288,11 +288,11 @@ def train(cfg: Config, exp_dir: str | Path, *, resume: bool = False) -> dict[str
 def _train(cfg: Config, exp: Path, resume: bool, ctx: DistContext) -> dict[str, Any]:
     cache = FeatureCache(cfg.data.cache_dir)
     splits = resolve_splits(cache.folds, cache.labels, cfg.data, cfg.train.seed)
-    resume_from = _prepare_exp_dir(cfg, exp, resume, ctx)
     seed_everything(cfg.train.seed)
     meta = model_meta(cfg, n_features=cache.num_features, class_names=cache.class_names,
                       settings=cache.settings, mean=cache.mean, std=cache.std)
     trainer = build_trainer(cfg, ctx, cache, splits, meta)
+    resume_from = _prepare_exp_dir(cfg, exp, resume, ctx)
     progress = Progress()
     if resume_from is not None:
         state = load_checkpoint(resume_from, map_location=ctx.device)
