@@ -24,6 +24,7 @@ from audiocs.losses import (
     create_loss,
     cs_softmax_terms,
 )
+from audiocs.losses.classifiers import NormalizedLinear
 from audiocs.losses.cs_softmax import CSSoftmaxLogits
 from audiocs.losses.demo import train_on_clusters
 
@@ -381,3 +382,21 @@ def test_margin_losses_separate_more_than_softmax(trained, name):
     soft = trained["softmax"]
     r = trained[name]
     assert r.min_weight_angle > soft.min_weight_angle or r.mean_margin > soft.mean_margin
+
+
+# --- the cosine classifier ------------------------------------------------------------------
+
+
+def test_cosine_classifier_matches_normalize_and_gradcheck():
+    torch.manual_seed(5)
+    clf = CosineClassifier(6, 4).double()
+    x = torch.randn(5, 6, dtype=torch.float64, requires_grad=True)
+    reference = F.normalize(x, dim=1) @ F.normalize(clf.weight, dim=1).T
+    torch.testing.assert_close(clf(x), reference)
+    w = clf.weight.detach().clone().requires_grad_()
+    assert torch.autograd.gradcheck(lambda v, u: NormalizedLinear.apply(v, u, 1e-12), (x, w))
+    g = torch.randn(5, 4, dtype=torch.float64)
+    gx, gw = torch.autograd.grad((clf(x) * g).sum(), (x, clf.weight))
+    rx, rw = torch.autograd.grad((reference * g).sum(), (x, clf.weight))
+    torch.testing.assert_close(gx, rx)
+    torch.testing.assert_close(gw, rw)

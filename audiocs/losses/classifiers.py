@@ -3,12 +3,49 @@
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from audiocs.losses.base import at_least_float32
 
 EPS = 1e-12
+
+
+def _inverse_norms(v: torch.Tensor, eps: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """(N, 1) inverse row norms 1 / max(|v|, eps), and the (N, 1) mask of rows with |v| > eps."""
+    norms = torch.linalg.vector_norm(v, dim=1, keepdim=True)
+    return norms.clamp(min=eps).reciprocal(), norms > eps
+
+
+class NormalizedLinear(torch.autograd.Function):
+    """cos = (x / |x|) (W / |W|)^T with an analytic backward: two matmuls and (B + C) x D work.
+
+    The projection terms use x_hat_i . (g W_hat)_i = sum_j g_ij cos_ij (and the same for W), so
+    the backward never makes a B x C temporary besides the incoming gradient.
+    `apply(x (B x D), weight (C x D), eps) -> (B x C)`.
+    """
+
+    @staticmethod
+    def forward(ctx, x, weight, eps):  # type: ignore[override]
+        rx, x_ok = _inverse_norms(x, eps)
+        rw, w_ok = _inverse_norms(weight, eps)
+        x_hat, w_hat = x * rx, weight * rw
+        ctx.save_for_backward(x_hat, w_hat, rx, rw, x_ok, w_ok)
+        return x_hat @ w_hat.T
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad):  # type: ignore[override]
+        x_hat, w_hat, rx, rw, x_ok, w_ok = ctx.saved_tensors
+        grad_x = grad_w = None
+        if ctx.needs_input_grad[0]:
+            g_xhat = grad @ w_hat
+            radial = (g_xhat * x_hat).sum(1, keepdim=True) * x_ok  # rows below eps: no projection
+            grad_x = g_xhat.addcmul_(x_hat, radial, value=-1.0).mul_(rx)
+        if ctx.needs_input_grad[1]:
+            g_what = grad.T @ x_hat
+            radial = (g_what * w_hat).sum(1, keepdim=True) * w_ok
+            grad_w = g_what.addcmul_(w_hat, radial, value=-1.0).mul_(rw)
+        return grad_x, grad_w, None
 
 
 class CosineClassifier(nn.Module):
@@ -27,9 +64,8 @@ class CosineClassifier(nn.Module):
 
     def forward(self, emb: torch.Tensor) -> torch.Tensor:
         with torch.autocast(device_type=emb.device.type, enabled=False):
-            x = F.normalize(at_least_float32(emb), dim=1, eps=EPS)
-            w = F.normalize(at_least_float32(self.weight).to(x.dtype), dim=1, eps=EPS)
-            return F.linear(x, w)
+            x = at_least_float32(emb)
+            return NormalizedLinear.apply(x, self.weight.to(x.dtype), EPS)
 
 
 class LinearClassifier(nn.Linear):
