@@ -198,6 +198,7 @@ def test_classes_learnable_but_not_trivial(tmp_path: Path) -> None:
     scaler = StandardScaler().fit(x[~test])
     model = LogisticRegression(max_iter=2000).fit(scaler.transform(x[~test]), y[~test])
     accuracy = float(np.mean(model.predict(scaler.transform(x[test])) == y[test]))
+    print(f"log-mel mean+std logistic regression, fold 5 accuracy: {accuracy:.3f}")
     assert 0.5 <= accuracy <= 0.9, accuracy
 
 
