@@ -170,6 +170,33 @@ def cmd_score(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_embed(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("embed", help="L2-normalized embeddings of a cache's clips from a checkpoint")
+    p.add_argument("--exp-dir", required=True, help="experiment folder (or a .pt checkpoint)")
+    p.add_argument("--cache", required=True, help="feature cache folder (same feature settings as training)")
+    p.add_argument("--out", required=True, help="folder for embeddings.npy + index.csv")
+    p.add_argument("--folds", type=int, nargs="*", default=None, help="only clips of these folds")
+    p.add_argument("--indices", type=int, nargs="*", default=None, help="only these cache rows")
+    p.add_argument("--window", type=int, default=None, help="sliding windows of N frames (default: whole clip)")
+    p.add_argument("--hop", type=int, default=None, help="window hop in frames (default: window / 2)")
+    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--checkpoint", default="best.pt", choices=["best.pt", "last.pt"])
+    p.add_argument("--device", default="cpu", help="cpu, cuda or auto (torchrun: one rank per device)")
+    p.add_argument("--ark", action="store_true", help="also write Kaldi embeddings.ark/.scp (kaldiio)")
+    p.set_defaults(func=cmd_embed)
+
+
+def cmd_embed(args: argparse.Namespace) -> int:
+    from audiocs.embed import embed_cache
+
+    es = embed_cache(args.exp_dir, args.cache, args.out, folds=args.folds, indices=args.indices,
+                     window=args.window, hop=args.hop, batch_size=args.batch_size, device=args.device,
+                     checkpoint=args.checkpoint, ark=args.ark)
+    if es is not None:
+        print(f"{len(es)} embeddings of dimension {es.vectors.shape[1]} written to {args.out}")
+    return 0
+
+
 # (new subcommands: add an `_add_<name>` above this line and list it in _SUBCOMMANDS)
 
 _SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
@@ -180,6 +207,7 @@ _SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
     _add_synth,
     _add_trials,
     _add_score,
+    _add_embed,
 ]
 
 

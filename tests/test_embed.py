@@ -1,0 +1,119 @@
+"""`audiocs embed`: embeddings equal the model's forward_features on normalized clips; sharding."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from test_train_data import tone_cache, write_config  # noqa: F401  (fixture)
+
+from audiocs.cache import FeatureCache
+from audiocs.cli import main
+from audiocs.data import sliding_windows
+from audiocs.errors import AudiocsError
+from audiocs.scoring import read_embeddings
+from audiocs.train.checkpoint import build_modules, model_meta, save_checkpoint
+from audiocs.train.config import load_config
+
+
+def make_experiment(tmp_path: Path, cache_dir: Path, **meta_updates) -> tuple[Path, torch.nn.Module]:
+    """An experiment folder whose best.pt holds a seeded, untrained vgg_small (no training needed)."""
+    cfg = load_config(write_config(tmp_path / "conf.yaml", cache_dir))
+    cache = FeatureCache(cache_dir)
+    torch.manual_seed(0)
+    meta = model_meta(cfg, n_features=cache.num_features, class_names=cache.class_names,
+                      settings=cache.settings, mean=cache.mean, std=cache.std)
+    meta.update(meta_updates)
+    model, classifier, _ = build_modules(meta)
+    exp = tmp_path / "exp"
+    save_checkpoint({"meta": meta, "model": model.state_dict(), "classifier": classifier.state_dict(),
+                     "epoch": 0}, exp / "checkpoints" / "best.pt")
+    return exp, model.eval()
+
+
+def _direct(model: torch.nn.Module, cache: FeatureCache, i: int, window: int | None = None,
+            hop: int | None = None) -> np.ndarray:
+    """Reference: one clip through forward_features, normalized features, L2-normalized output."""
+    x = torch.from_numpy((np.asarray(cache[i]) - cache.mean) / cache.std)
+    with torch.no_grad():
+        emb = model.forward_features(x[None] if window is None else sliding_windows(x, window, hop)).mean(0)
+    return (emb / emb.norm()).numpy()
+
+
+def test_whole_clip_embeddings_match_forward_features(tmp_path, tone_cache):
+    exp, model = make_experiment(tmp_path, tone_cache)
+    out = tmp_path / "emb"
+    assert main(["embed", "--exp-dir", str(exp), "--cache", str(tone_cache), "--out", str(out),
+                 "--folds", "2", "3", "--batch-size", "5", "--ark"]) == 0
+    es = read_embeddings(out)
+    cache = FeatureCache(tone_cache)
+    rows = np.flatnonzero(np.isin(cache.folds, [2, 3]))
+    assert es.ids == [cache.rows[i].id for i in rows] and len(es) == 32
+    assert es.label_names == [cache.class_names[k] for k in cache.labels[rows]]
+    ref = np.stack([_direct(model, cache, i) for i in rows])
+    np.testing.assert_allclose(es.vectors, ref, atol=1e-5)
+    import kaldiio
+
+    np.testing.assert_allclose(kaldiio.load_scp(str(out / "embeddings.scp"))[es.ids[3]], es.vectors[3])
+
+
+def test_sliding_window_embeddings_average_windows(tmp_path, tone_cache):
+    exp, model = make_experiment(tmp_path, tone_cache)
+    out = tmp_path / "emb"
+    assert main(["embed", "--exp-dir", str(exp), "--cache", str(tone_cache), "--out", str(out),
+                 "--indices", "7", "3", "40", "--window", "20", "--hop", "8"]) == 0
+    es = read_embeddings(out)
+    cache = FeatureCache(tone_cache)
+    assert es.ids == [cache.rows[i].id for i in (7, 3, 40)]
+    ref = np.stack([_direct(model, cache, i, 20, 8) for i in (7, 3, 40)])
+    np.testing.assert_allclose(es.vectors, ref, atol=1e-5)
+    assert np.abs(es.vectors[0] - _direct(model, cache, 7)).max() > 1e-4  # windows differ from the whole clip
+
+
+def test_embed_refuses_other_feature_settings_and_bad_rows(tmp_path, tone_cache, capsys):
+    cache = FeatureCache(tone_cache)
+    other = {**cache.settings.to_dict(), "n_fft": 512}
+    exp, _ = make_experiment(tmp_path, tone_cache, feature_settings=other)
+    assert main(["embed", "--exp-dir", str(exp), "--cache", str(tone_cache), "--out", str(tmp_path / "e")]) == 2
+    assert "feature settings" in capsys.readouterr().err
+    exp, _ = make_experiment(tmp_path / "ok", tone_cache)
+    assert main(["embed", "--exp-dir", str(exp), "--cache", str(tone_cache), "--out", str(tmp_path / "e"),
+                 "--indices", "5", "999"]) == 2
+    assert "indices [999] out of range" in capsys.readouterr().err
+    assert not (tmp_path / "e").exists()
+
+
+def test_embed_then_trials_then_score(tmp_path, tone_cache):
+    exp, _ = make_experiment(tmp_path, tone_cache)
+    emb, trials, scores = tmp_path / "emb", tmp_path / "trials.txt", tmp_path / "scores"
+    assert main(["embed", "--exp-dir", str(exp), "--cache", str(tone_cache), "--out", str(emb)]) == 0
+    assert main(["trials", "--embeddings", str(emb), "--out", str(trials), "--by", "label"]) == 0
+    assert main(["score", "--embeddings", str(emb), "--trials", str(trials), "--out", str(scores),
+                 "--no-plots"]) == 0
+    es = read_embeddings(emb)
+    row = es.row_of()
+    lines = [line.split() for line in (scores / "scores.txt").read_text().splitlines()]
+    assert len(lines) == 80 * 79 // 2
+    got = np.array([float(s) for _, _, s, _ in lines])
+    ref = np.array([es.vectors[row[a]] @ es.vectors[row[b]] for a, b, _, _ in lines])
+    np.testing.assert_allclose(got, ref, atol=2e-6)
+
+
+@pytest.mark.slow
+def test_two_gloo_ranks_match_one_process(tmp_path, tone_cache):
+    exp, _ = make_experiment(tmp_path, tone_cache)
+    args = ["embed", "--exp-dir", str(exp), "--cache", str(tone_cache), "--batch-size", "3"]
+    assert main(args + ["--out", str(tmp_path / "one")]) == 0
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": os.pathsep.join(sys.path)}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29517",
+           "-m", "audiocs", *args, "--out", str(tmp_path / "two")]
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    one, two = read_embeddings(tmp_path / "one"), read_embeddings(tmp_path / "two")
+    assert two.ids == one.ids and two.speakers == one.speakers
+    np.testing.assert_allclose(two.vectors, one.vectors, atol=1e-5)
