@@ -20,6 +20,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from audiocs import __version__
 from audiocs.errors import AudiocsError
 from audiocs.features import FeatureSettings
 from audiocs.fileio import atomic_path
@@ -29,6 +30,10 @@ from audiocs.train.config import Config, config_from_dict
 
 CHECKPOINT_DIR = "checkpoints"
 LAST, BEST = "last.pt", "best.pt"
+# Layout of `meta` and of the weights; bump when a checkpoint of the old layout cannot be read.
+CHECKPOINT_FORMAT = 1
+META_FIELDS = ("format", "audiocs_version", "model_name", "model_args", "loss_name", "loss_args",
+               "class_names", "feature_settings", "mean", "std")
 
 
 # --- RNG states as tensors / plain values ------------------------------------------------------
@@ -103,6 +108,8 @@ def model_meta(cfg: Config, *, n_features: int, class_names: list[str],
                settings: FeatureSettings, mean: np.ndarray, std: np.ndarray) -> dict[str, Any]:
     """What a checkpoint must hold to rebuild model and classifier without the cache."""
     return {
+        "format": CHECKPOINT_FORMAT,
+        "audiocs_version": __version__,
         "model_name": cfg.model.name,
         "model_args": {"n_features": int(n_features), "embed_dim": int(cfg.model.embed_dim),
                        **dict(cfg.model.kwargs)},
@@ -133,6 +140,24 @@ def build_modules(meta: dict[str, Any], source: str = "config"
     except (KeyError, ValueError, TypeError) as err:
         raise AudiocsError(f"{source}: cannot build model/loss ({str(err).strip(chr(34))})") from None
     return model, classifier, loss
+
+
+def check_meta(state: dict[str, Any], path: str | Path) -> None:
+    """Refuse a checkpoint with missing fields or another format than this audiocs reads."""
+    missing = [k for k in ("model", "classifier", "epoch") if k not in state]
+    missing += [f"meta.{k}" for k in META_FIELDS if k not in state["meta"]]
+    if missing:
+        raise AudiocsError(f"{path}: checkpoint lacks {', '.join(missing)} (damaged, or not "
+                           f"written by audiocs {__version__})")
+    meta = state["meta"]
+    if meta["format"] != CHECKPOINT_FORMAT:
+        raise AudiocsError(f"{path}: checkpoint format {meta['format']!r} (written by audiocs "
+                           f"{meta['audiocs_version']}), this audiocs {__version__} reads format "
+                           f"{CHECKPOINT_FORMAT}")
+    n = meta["model_args"].get("n_features")
+    shapes = {k: tuple(meta[k].shape) for k in ("mean", "std") if isinstance(meta[k], torch.Tensor)}
+    if shapes != {"mean": (n,), "std": (n,)}:
+        raise AudiocsError(f"{path}: normalization stats {shapes} do not fit {n} features")
 
 
 def check_compatible(meta: dict[str, Any], expected: dict[str, Any], path: str | Path) -> None:
@@ -180,6 +205,7 @@ def load_for_inference(exp_dir_or_ckpt: str | Path, *, prefer: str = BEST,
     """Load best.pt (else last.pt) of an experiment folder, or a given .pt file."""
     path = find_checkpoint(exp_dir_or_ckpt, prefer)
     state = load_checkpoint(path)
+    check_meta(state, path)
     meta = state["meta"]
     model, classifier, loss = build_modules(meta, str(path))
     load_weights(model, state["model"], path, "model")
