@@ -92,8 +92,13 @@ def write_trials(trials: Trials, path: str | Path) -> Path:
 def resolve_trials(trials: Trials, row_of: dict[str, int], *, skip_missing: bool = False,
                    where: str = "the embeddings") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Rows of enroll and test ids (K,) int64 and the kept trial positions (K,); missing ids raise or are skipped."""
-    e = np.fromiter((row_of.get(x, -1) for x in trials.enroll), np.int64, len(trials))
-    t = np.fromiter((row_of.get(x, -1) for x in trials.test), np.int64, len(trials))
+    try:  # the common case, all ids present: C-level lookups
+        e = np.array(list(map(row_of.__getitem__, trials.enroll)), np.int64)
+        t = np.array(list(map(row_of.__getitem__, trials.test)), np.int64)
+        return e, t, np.arange(len(trials))
+    except KeyError:
+        e = np.array([row_of.get(x, -1) for x in trials.enroll], np.int64)
+        t = np.array([row_of.get(x, -1) for x in trials.test], np.int64)
     ok = (e >= 0) & (t >= 0)
     keep = np.flatnonzero(ok)
     if len(keep) < len(trials) and not skip_missing:
