@@ -40,8 +40,11 @@ class AudioError(AudiocsError):
 
 
 def _sniff_reason(path: Path) -> str:
-    with open(path, "rb") as f:
-        head = f.read(4)
+    try:
+        with open(path, "rb") as f:
+            head = f.read(4)
+    except OSError:  # e.g. no permission: it is there but cannot be read
+        return "unreadable"
     return "unreadable" if head.startswith(_MAGIC) else "not_audio"
 
 

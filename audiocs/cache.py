@@ -105,9 +105,14 @@ def _start_or_resume(out: Path, fingerprint: dict) -> bool:
     for name, state in ((MARKER, "a complete cache"), (_BUILD, "an unfinished build")):
         f = out / name
         if f.is_file():
-            if json.loads(f.read_text()).get("fingerprint") != fingerprint:
-                raise AudiocsError(f"{out}: holds {state} made from a different manifest, feature "
-                                   "settings or train folds; build into a new folder or delete it")
+            try:
+                old = json.loads(f.read_text())["fingerprint"]
+            except (ValueError, KeyError, TypeError) as err:
+                raise AudiocsError(f"{f}: corrupt ({err}); delete {out} and rebuild") from None
+            if old != fingerprint:
+                changed = [k for k in fingerprint if old.get(k) != fingerprint[k]]
+                raise AudiocsError(f"{out}: holds {state} made with a different "
+                                   f"{', '.join(changed)}; build into a new folder or delete it")
             return name == MARKER
     if out.exists() and any(out.iterdir()):
         raise AudiocsError(f"{out}: folder is not empty and is not a feature cache; "
@@ -130,8 +135,12 @@ def _run_chunks(todo: list[tuple[list[str], Path]], settings, min_rms, workers, 
         with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_worker_init) as pool:
             futures = [pool.submit(_extract_chunk, paths, settings, min_rms, part)
                        for paths, part in todo]
-            for fut in futures:
-                bar.update(fut.result())
+            try:
+                for fut in futures:
+                    bar.update(fut.result())
+            except BaseException:  # Ctrl-C or a failed worker: finished parts stay for a re-run
+                pool.shutdown(wait=True, cancel_futures=True)
+                raise
 
 
 def _read_part(part: Path, n: int, keys=("lengths", "reasons", "details")) -> dict[str, np.ndarray]:

@@ -1,6 +1,7 @@
 """Clips per second of the feature-cache build against single-process baselines, in one run.
 
-Generates ``--clips`` 5-second 44.1 kHz wav clips, then times (best of ``--repeats``):
+Generates ``--clips`` 5-second 44.1 kHz wav clips, then times each method ``--repeats`` times,
+interleaved, and reports the best time of each:
 
 - ``librosa loop``: ``librosa.load(sr=...)`` + ``librosa.feature.melspectrogram`` +
   ``power_to_db``, one process (the baseline);
@@ -69,13 +70,15 @@ def decode_resample_stft(paths: list[str], s: FeatureSettings) -> None:
         spec.real.square() + spec.imag.square()
 
 
-def best_time(fn: Callable[[], None], repeats: int) -> float:
-    times = []
+def best_times(methods: dict[str, Callable[[], None]], repeats: int) -> dict[str, float]:
+    """Best wall time of each method over ``repeats`` rounds (methods interleaved per round)."""
+    best = dict.fromkeys(methods, float("inf"))
     for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
+        for name, fn in methods.items():
+            start = time.perf_counter()
+            fn()
+            best[name] = min(best[name], time.perf_counter() - start)
+    return best
 
 
 def main() -> None:
@@ -99,15 +102,12 @@ def main() -> None:
             shutil.rmtree(root / "cache", ignore_errors=True)
             build_cache(rows, root / "cache", settings, workers=args.workers, progress=False)
 
-        results = {
-            "librosa loop (1 process)": best_time(lambda: librosa_loop(paths, settings),
-                                                  args.repeats),
-            "decode+resample (1 process)": best_time(lambda: decode_resample(paths, settings),
-                                                     args.repeats),
-            "decode+resample+STFT (1 process)": best_time(
-                lambda: decode_resample_stft(paths, settings), args.repeats),
-            f"build_cache ({args.workers} workers)": best_time(cache_build, args.repeats),
-        }
+        results = best_times({
+            "librosa loop (1 process)": lambda: librosa_loop(paths, settings),
+            "decode+resample (1 process)": lambda: decode_resample(paths, settings),
+            "decode+resample+STFT (1 process)": lambda: decode_resample_stft(paths, settings),
+            f"build_cache ({args.workers} workers)": cache_build,
+        }, args.repeats)
     base, floor = results["librosa loop (1 process)"], results["decode+resample+STFT (1 process)"]
     print(f"{args.clips} clips of 5 s at 44.1 kHz -> {args.kind} {settings.sample_rate} Hz, "
           f"n_fft {settings.n_fft}, hop {settings.hop_length}, {settings.n_mels} mels; "

@@ -135,10 +135,12 @@ def test_rerun_is_a_noop_and_changes_are_refused(corpus, tmp_path) -> None:
     stamp = {p.name: p.stat().st_mtime_ns for p in out.iterdir()}
     build_cache(corpus, out, SETTINGS, workers=1, progress=False)
     assert {p.name: p.stat().st_mtime_ns for p in out.iterdir()} == stamp
-    with pytest.raises(AudiocsError, match="different manifest, feature settings"):
+    with pytest.raises(AudiocsError, match="complete cache made with a different settings;"):
         build_cache(corpus, out, FeatureSettings(n_mels=40), workers=1, progress=False)
-    with pytest.raises(AudiocsError, match="different manifest"):
+    with pytest.raises(AudiocsError, match="different manifest_sha256, num_rows"):
         build_cache(read_manifest(corpus)[:-1], out, SETTINGS, workers=1, progress=False)
+    with pytest.raises(AudiocsError, match="different train_folds"):
+        build_cache(corpus, out, SETTINGS, workers=1, train_folds=[1], progress=False)
     (tmp_path / "other").mkdir()
     (tmp_path / "other" / "notes.txt").write_text("mine")
     with pytest.raises(AudiocsError, match="not empty and is not a feature cache"):
