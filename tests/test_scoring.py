@@ -158,6 +158,19 @@ def test_generate_by_label_takes_all_targets_when_few():
     assert int(tr.labels.sum()) == 18 and len(tr) == 18 + 42
 
 
+def test_trials_command_excludes_training_speakers(tmp_path):
+    es = _embedding_set(n_spk=8, per=4)
+    write_embeddings(tmp_path / "eval", es)
+    write_embeddings(tmp_path / "train", es.subset(np.arange(12)))  # speakers spk0..spk2
+    out = tmp_path / "trials.txt"
+    assert main(["trials", "--embeddings", str(tmp_path / "eval"), "--out", str(out),
+                 "--exclude-from", str(tmp_path / "train" / "index.csv")]) == 0
+    tr = read_trials(out)
+    spk = dict(zip(es.ids, es.speakers))
+    assert {spk[x] for x in tr.enroll + tr.test} == {f"spk{i}" for i in range(3, 8)}
+    assert len(tr) == 20 * 19 // 2
+
+
 # --- embedding folders and bad input -----------------------------------------------------
 
 
