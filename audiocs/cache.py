@@ -25,6 +25,7 @@ import json
 import multiprocessing as mp
 import os
 import shutil
+import zipfile
 from collections import Counter
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -147,7 +148,7 @@ def _read_part(part: Path, n: int, keys=("lengths", "reasons", "details")) -> di
     try:
         with np.load(part) as z:
             data = {k: z[k] for k in ("lengths", *keys)}
-    except (OSError, EOFError, ValueError, KeyError) as err:
+    except (OSError, EOFError, ValueError, KeyError, zipfile.BadZipFile) as err:
         raise AudiocsError(f"{part}: unreadable part file ({err}); delete it and re-run") from None
     if len(data["lengths"]) != n:
         raise AudiocsError(f"{part}: holds {len(data['lengths'])} clips, expected {n}; "

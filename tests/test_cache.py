@@ -49,7 +49,9 @@ def _bad_files(folder: Path) -> list[ManifestRow]:
     (folder / "empty.wav").write_bytes(b"")
     sf.write(folder / "silent.wav", np.zeros(4000, np.float32), 16000)
     sf.write(folder / "nan.wav", np.full(4000, np.nan, np.float32), 16000, subtype="FLOAT")
-    names = ["text", "empty", "silent", "nan", "missing"]
+    sf.write(folder / "truncated.wav", np.ones(4000, np.float32), 16000)
+    (folder / "truncated.wav").write_bytes((folder / "truncated.wav").read_bytes()[:30])
+    names = ["text", "empty", "silent", "nan", "truncated", "missing"]
     return [ManifestRow(f"bad_{n}", f"{folder.name}/{n}.wav", 0, "class0", 1) for n in names]
 
 
@@ -122,7 +124,7 @@ def test_cache_round_trips_exactly_and_rejects_bad_files(corpus, tmp_path) -> No
     assert rejected[0] == "path,reason,detail"
     reasons = {Path(line.split(",")[0]).stem: line.split(",")[1] for line in rejected[1:]}
     assert reasons == {"text": "not_audio", "empty": "empty", "silent": "silent",
-                       "nan": "nonfinite", "missing": "missing"}
+                       "nan": "nonfinite", "truncated": "unreadable", "missing": "missing"}
     names = sorted(p.name for p in (tmp_path / "cache").iterdir())
     assert names == ["cache.json", "features.npy", "manifest.csv", "offsets.npy",
                      "rejected.csv", "settings.json", "stats.json"]
@@ -148,7 +150,7 @@ def test_rerun_is_a_noop_and_changes_are_refused(corpus, tmp_path) -> None:
 
 
 def test_strict_fails_listing_rejections_and_leaves_no_cache(corpus, tmp_path) -> None:
-    with pytest.raises(AudiocsError, match=r"5 of 17 clips rejected.*text\.wav: not_audio"):
+    with pytest.raises(AudiocsError, match=r"6 of 18 clips rejected.*text\.wav: not_audio"):
         build_cache(corpus, tmp_path / "cache", SETTINGS, workers=1, strict=True,
                     progress=False)
     with pytest.raises(AudiocsError, match="unfinished build"):
@@ -157,7 +159,7 @@ def test_strict_fails_listing_rejections_and_leaves_no_cache(corpus, tmp_path) -
     cache = build_cache(corpus, tmp_path / "cache", SETTINGS, workers=1, progress=False)
     assert len(cache) == 12
     meta = json.loads((tmp_path / "cache" / "cache.json").read_text())
-    assert meta["chunks_resumed"] == meta["chunks"] == 2  # 17 clips in chunks of 16
+    assert meta["chunks_resumed"] == meta["chunks"] == 2  # 18 clips in chunks of 16
 
 
 def test_opening_missing_or_corrupt_cache_names_it(corpus, tmp_path) -> None:
@@ -221,9 +223,11 @@ def test_killed_build_resumes_to_the_same_cache(tmp_path) -> None:
     assert 3 <= done < 15
     with pytest.raises(AudiocsError, match="unfinished build"):
         FeatureCache(out)
+    # A damaged part (say, lost in a power cut) is recomputed, not trusted.
+    (out / "parts" / "part-000001.npz").write_bytes(b"PK\x03\x04 garbage")
     resumed = build_cache(tmp_path / "m.csv", out, SETTINGS, workers=2, chunk_size=2,
                           progress=False)
-    assert json.loads((out / "cache.json").read_text())["chunks_resumed"] == done
+    assert json.loads((out / "cache.json").read_text())["chunks_resumed"] == done - 1
     whole = build_cache(tmp_path / "m.csv", tmp_path / "whole", SETTINGS, workers=1,
                         chunk_size=2, progress=False)
     for name in ("features.npy", "offsets.npy", "manifest.csv", "stats.json", "rejected.csv"):
