@@ -216,6 +216,23 @@ def _write_json(path: Path, data: dict) -> None:
         json.dump(data, f, indent=1)
 
 
+def _collect_rejections(out: Path, rows: list[ManifestRow], chunks: list, strict: bool
+                        ) -> tuple[np.ndarray, list[tuple[str, str, str]]]:
+    """Frames per clip (N,) (-1 = rejected) from the parts; writes rejected.csv; strict raises."""
+    parts = [_read_part(part, len(idx)) for idx, part in chunks]
+    lengths, reasons, details = (np.concatenate([p[k] for p in parts])
+                                 for k in ("lengths", "reasons", "details"))
+    rejected = [(rows[i].path, str(reasons[i]), str(details[i]))
+                for i in np.flatnonzero(lengths < 0)]
+    _write_csv(out / "rejected.csv", ("path", "reason", "detail"), rejected)
+    if strict and rejected:
+        listing = "; ".join(f"{p}: {r} ({d})" for p, r, d in rejected[:20])
+        more = f"; and {len(rejected) - 20} more" if len(rejected) > 20 else ""
+        raise AudiocsError(f"{len(rejected)} of {len(rows)} clips rejected (strict): {listing}"
+                           f"{more}; see {out / 'rejected.csv'}")
+    return lengths, rejected
+
+
 def build_cache(manifest: str | Path | Sequence[ManifestRow], out_dir: str | Path,
                 settings: FeatureSettings, *, workers: int = 2, strict: bool = False,
                 train_folds: Sequence[int] | None = None, chunk_size: int = 16,
@@ -248,17 +265,7 @@ def build_cache(manifest: str | Path | Sequence[ManifestRow], out_dir: str | Pat
     _run_chunks(todo, settings, min_rms, workers, progress, len(rows),
                 len(rows) - sum(len(paths) for paths, _ in todo))
 
-    parts = [_read_part(part, len(idx)) for idx, part in chunks]
-    lengths = np.concatenate([p["lengths"] for p in parts])
-    reasons = np.concatenate([p["reasons"] for p in parts])
-    details = np.concatenate([p["details"] for p in parts])
-    rejected = [(rows[i].path, reasons[i], details[i]) for i in np.flatnonzero(lengths < 0)]
-    _write_csv(out / "rejected.csv", ("path", "reason", "detail"), rejected)
-    if strict and rejected:
-        listing = "; ".join(f"{p}: {r} ({d})" for p, r, d in rejected[:20])
-        more = f"; and {len(rejected) - 20} more" if len(rejected) > 20 else ""
-        raise AudiocsError(f"{len(rejected)} of {len(rows)} clips rejected (strict): {listing}"
-                           f"{more}; see {out / 'rejected.csv'}")
+    lengths, rejected = _collect_rejections(out, rows, chunks, strict)
     kept = [r for r, n in zip(rows, lengths) if n >= 0]
     if not kept:
         raise AudiocsError(f"{out}: every clip was rejected ({_summary(rejected)}); "
