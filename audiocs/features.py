@@ -131,8 +131,7 @@ class FeatureExtractor(torch.nn.Module):
         return kaldi.fbank(wave.unsqueeze(0) * 32768.0, num_mel_bins=s.n_mels,
                            frame_length=s.win_length * ms, frame_shift=s.hop_length * ms,
                            sample_frequency=float(s.sample_rate), low_freq=s.fmin,
-                           high_freq=0.0 if s.fmax is None else s.fmax, dither=0.0,
-                           energy_floor=0.0)
+                           high_freq=0.0 if s.fmax is None else s.fmax, dither=0.0)
 
 
 @functools.lru_cache(maxsize=8)
