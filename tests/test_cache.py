@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import pickle
 import signal
 import subprocess
 import sys
@@ -129,6 +130,9 @@ def test_cache_round_trips_exactly_and_rejects_bad_files(corpus, tmp_path) -> No
     assert names == ["cache.json", "features.npy", "manifest.csv", "offsets.npy",
                      "rejected.csv", "settings.json", "stats.json"]
     assert isinstance(cache[0], np.memmap)
+    # Pickling (DataLoader workers) sends the folder name, not the arrays.
+    blob = pickle.dumps(cache)
+    assert len(blob) < 1000 and np.array_equal(pickle.loads(blob)[4], cache[4])
 
 
 def test_rerun_is_a_noop_and_changes_are_refused(corpus, tmp_path) -> None:
