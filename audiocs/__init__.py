@@ -1,3 +1,19 @@
 """audiocs: audio classification and embedding learning with cosine-similarity margin losses."""
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # the import of audiocs itself stays light: torch loads on the first `load`
+    from pathlib import Path
+
+    from audiocs.inference import Model
+
 __version__ = "0.1.0"
+
+
+def load(exp_dir: str | Path, *, checkpoint: str = "best.pt", device: str = "cpu") -> Model:
+    """The trained model (`audiocs.inference.Model`) of an experiment folder or a .pt file."""
+    from audiocs.inference import load as _load
+
+    return _load(exp_dir, checkpoint=checkpoint, device=device)
