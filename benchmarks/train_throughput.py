@@ -1,0 +1,225 @@
+"""Training throughput from the feature cache against tensors in memory and librosa on the fly.
+
+Generates an ESC-50-like corpus (``audiocs.synthetic``, 5 s clips) in a temporary folder, builds
+the feature cache with ``audiocs.cache.build_cache`` and times the same training step
+(``vgg_small`` + CS-Softmax classifier and loss: forward, backward, SGD step) fed by:
+
+* tensors already in memory (the same batches, pre-loaded): the ceiling;
+* the cache through ``ClipDataset`` + ``collate_clips`` in a DataLoader (0 and 2 workers);
+* a hand-written Dataset that runs ``librosa.load`` + ``melspectrogram`` + ``power_to_db``
+  per item (the usual approach), in a DataLoader with the same workers.
+
+Every pipeline runs ``--rounds`` times, interleaved so that a burst of load from other
+processes hits all of them alike; the table gives the median samples/s and the ratios.
+
+    python benchmarks/train_throughput.py [--clips-per-class 30] [--steps 10] [--rounds 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import os
+import resource
+import statistics
+import tempfile
+import time
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+
+import librosa
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset, RandomSampler
+
+from audiocs.cache import FeatureCache, build_cache
+from audiocs.data import ClipDataset, collate_clips, crop_clip
+from audiocs.features import FeatureSettings
+from audiocs.losses import create_classifier, create_loss
+from audiocs.models import create_model
+from audiocs.prep.esc50 import prepare_esc50
+from audiocs.synthetic import generate_esc50_like
+
+Batch = dict[str, torch.Tensor]
+
+
+class LibrosaClips(Dataset):
+    """The hand-written baseline: decode, resample and log-mel every clip when it is read."""
+
+    def __init__(self, cache: FeatureCache, crop_frames: int, seed: int = 0) -> None:
+        self.paths = [row.path for row in cache.rows]
+        self.labels = cache.labels
+        self.settings = cache.settings
+        self.mean, self.std = cache.mean, cache.std
+        self.crop_frames, self.seed = crop_frames, seed
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, index: int) -> dict:
+        """{"features": (crop_frames, F) float32, "label": int, "index": int}."""
+        s = self.settings
+        wave, _ = librosa.load(self.paths[index], sr=s.sample_rate)
+        mel = librosa.feature.melspectrogram(
+            y=wave, sr=s.sample_rate, n_fft=s.n_fft, hop_length=s.hop_length,
+            win_length=s.win_length, n_mels=s.n_mels, fmin=s.fmin, fmax=s.fmax, power=s.power)
+        frames = librosa.power_to_db(mel, top_db=s.top_db).T.astype(np.float32)
+        room = max(frames.shape[0] - self.crop_frames, 0)
+        start = int(np.random.default_rng([self.seed, index]).integers(0, room + 1))
+        frames = (crop_clip(frames, start, self.crop_frames) - self.mean) / self.std
+        return {"features": torch.from_numpy(frames), "label": int(self.labels[index]),
+                "index": index}
+
+
+class TrainStep:
+    """One optimizer step of vgg_small + CS-Softmax on a batch (the loop being measured)."""
+
+    def __init__(self, n_features: int, num_classes: int, seed: int) -> None:
+        torch.manual_seed(seed)
+        self.model = create_model("vgg_small", n_features=n_features).train()
+        self.classifier = create_classifier("cs_softmax", self.model.embed_dim, num_classes)
+        self.loss = create_loss("cs_softmax")
+        params = list(self.model.parameters()) + list(self.classifier.parameters())
+        self.optimizer = torch.optim.SGD(params, lr=0.01, momentum=0.9)
+
+    def __call__(self, batch: Batch) -> int:
+        """Train on ``batch``; returns its size."""
+        loss = self.loss(self.classifier(self.model(batch["features"])), batch["labels"])
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        return len(batch["labels"])
+
+
+def cpu_seconds() -> float:
+    """CPU time (user + system) of this process and of its finished, reaped children."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(
+        resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+def measure(batches: Callable[[], Iterable[Batch]], step: TrainStep | None,
+            steps: int) -> tuple[float, float]:
+    """(samples/s, CPU ms per sample) of ``steps`` batches, trained on unless ``step`` is None.
+
+    Wall time runs from the creation of the iterator (worker start-up included, as in every
+    epoch of real training); CPU time counts the DataLoader workers too (reaped at the end).
+    """
+    cpu, start, seen = cpu_seconds(), time.perf_counter(), 0
+    it: Iterator[Batch] = iter(batches())
+    for _ in range(steps):
+        batch = next(it)
+        seen += step(batch) if step is not None else len(batch["labels"])
+    wall = time.perf_counter() - start
+    del it  # joins the workers, so that their CPU time is counted
+    gc.collect()
+    return seen / wall, 1000 * (cpu_seconds() - cpu) / seen
+
+
+def make_cache(work: Path, args: argparse.Namespace) -> FeatureCache:
+    """Generate the corpus, write its manifest and build the feature cache under ``work``."""
+    corpus = generate_esc50_like(work / "corpus", clips_per_class=args.clips_per_class,
+                                 sample_rate=args.source_rate, workers=2, progress=False)
+    manifest = prepare_esc50(corpus, work / "prepared")
+    return build_cache(manifest, work / "cache", FeatureSettings(), workers=2, progress=False)
+
+
+def run(args: argparse.Namespace, cache: FeatureCache) -> tuple[dict, dict]:
+    """(samples/s, CPU ms/sample) of every pipeline in training and in loading alone, one pair
+    a round."""
+    cached = ClipDataset(cache, np.arange(len(cache)), crop_frames=args.crop_frames, train=True)
+    on_the_fly = LibrosaClips(cache, args.crop_frames)
+
+    def loader(dataset: Dataset, workers: int) -> Callable[[], DataLoader]:
+        sampler = RandomSampler(dataset, replacement=True, num_samples=args.steps * args.batch_size,
+                                generator=torch.Generator().manual_seed(0))
+        return lambda: DataLoader(dataset, batch_size=args.batch_size, sampler=sampler,
+                                  collate_fn=collate_clips, num_workers=workers)
+
+    in_memory = list(loader(cached, 0)())
+    pipelines: dict[str, Callable[[], Iterable[Batch]]] = {"in-memory tensors": lambda: in_memory}
+    for workers in args.workers:
+        pipelines[f"cache + ClipDataset, {workers} workers"] = loader(cached, workers)
+    for workers in args.workers:
+        pipelines[f"librosa on the fly, {workers} workers"] = loader(on_the_fly, workers)
+    num_classes = len(cache.class_names)
+    for batches in pipelines.values():  # warm-up: librosa's numba kernels, oneDNN primitives
+        measure(batches, TrainStep(cache.num_features, num_classes, 0), 1)
+    train: dict[str, list[tuple[float, float]]] = {name: [] for name in pipelines}
+    load: dict[str, list[tuple[float, float]]] = {name: [] for name in pipelines
+                                                  if name != "in-memory tensors"}
+    for r in range(args.rounds):
+        order = list(pipelines) if r % 2 == 0 else list(pipelines)[::-1]  # even out drifts in load
+        for name in order:
+            step = TrainStep(cache.num_features, num_classes, seed=r)
+            train[name].append(measure(pipelines[name], step, args.steps))
+            if name in load:
+                load[name].append(measure(pipelines[name], None, args.steps))
+            loading = f", loading alone {load[name][-1][0]:7.1f}" if name in load else ""
+            print(f"round {r + 1}/{args.rounds}  {name:<36} training {train[name][-1][0]:5.1f}"
+                  f"{loading} samples/s, training CPU {train[name][-1][1]:5.1f} ms/sample "
+                  f"(load average {os.getloadavg()[0]:.1f})", flush=True)
+    return train, load
+
+
+def report(train: dict[str, list[tuple[float, float]]],
+           load: dict[str, list[tuple[float, float]]], args: argparse.Namespace) -> str:
+    """The markdown table of medians and ratios, and the two target checks."""
+    speed = {name: statistics.median(v[0] for v in values) for name, values in train.items()}
+    cpu = {name: statistics.median(v[1] for v in values) for name, values in train.items()}
+    loading = {name: statistics.median(v[0] for v in values) for name, values in load.items()}
+    base, base_cpu = speed["in-memory tensors"], cpu["in-memory tensors"]
+    lines = ["| pipeline | training samples/s | min-max | vs in-memory | training CPU ms/sample "
+             "| vs in-memory | loading alone, samples/s |", "|---|---|---|---|---|---|---|"]
+    for name, values in train.items():
+        speeds = [v[0] for v in values]
+        lines.append(f"| {name} | {speed[name]:.1f} | {min(speeds):.1f}-{max(speeds):.1f} | "
+                     f"{speed[name] / base:.2f}x | {cpu[name]:.0f} | {base_cpu / cpu[name]:.2f}x | "
+                     f"{loading[name]:.1f} |" if name in loading else
+                     f"| {name} | {speed[name]:.1f} | {min(speeds):.1f}-{max(speeds):.1f} | "
+                     f"1.00x | {cpu[name]:.0f} | 1.00x | - |")
+    lines.append("")
+    for workers in args.workers:
+        cached, on_the_fly = (f"cache + ClipDataset, {workers} workers",
+                              f"librosa on the fly, {workers} workers")
+        lines.append(
+            f"- {workers} workers: cache / in-memory = {speed[cached] / base:.2f} by wall "
+            f"clock, {base_cpu / cpu[cached]:.2f} by CPU (target >= 0.9); cache / librosa = "
+            f"{speed[cached] / speed[on_the_fly]:.2f} by wall clock, "
+            f"{cpu[on_the_fly] / cpu[cached]:.2f} by CPU (target >= 3); loading alone "
+            f"{loading[cached] / loading[on_the_fly]:.0f}x faster")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--clips-per-class", type=int, default=30, help="10 classes of 5 s clips")
+    parser.add_argument("--source-rate", type=int, default=44100, help="sample rate of the wavs")
+    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--crop-frames", type=int, default=200, help="training crop (10 ms frames)")
+    parser.add_argument("--steps", type=int, default=10, help="batches per measurement")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--workers", type=int, nargs="+", default=[0, 2])
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch threads of the training process (default: torch's choice)")
+    parser.add_argument("--work-dir", type=Path, default=None,
+                        help="keep the corpus and cache here (default: a temporary folder)")
+    args = parser.parse_args()
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
+    load_before = os.getloadavg()
+    with tempfile.TemporaryDirectory() as tmp:
+        work = args.work_dir or Path(tmp)
+        cache = make_cache(work, args)
+        print(f"{len(cache)} clips of 5 s at {args.source_rate} Hz; batch {args.batch_size}, "
+              f"crop {args.crop_frames} frames; torch {torch.__version__} with "
+              f"{torch.get_num_threads()} threads on {os.cpu_count()} CPUs; load average "
+              f"{load_before[0]:.1f}", flush=True)
+        train, load = run(args, cache)
+    print()
+    print(report(train, load, args))
+    print(f"\nload average (1 min) {load_before[0]:.1f} before, {os.getloadavg()[0]:.1f} after")
+
+
+if __name__ == "__main__":
+    main()
