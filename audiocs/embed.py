@@ -9,7 +9,11 @@ clips and rank 0 writes them back in cache order, so the output does not depend 
 
 from __future__ import annotations
 
+import hashlib
+import json
+import shutil
 from collections.abc import Sequence
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +24,7 @@ from tqdm import tqdm
 
 from audiocs.cache import FeatureCache
 from audiocs.errors import AudiocsError
+from audiocs.fileio import atomic_write
 from audiocs.scoring.io import EmbeddingSet, l2_normalize, write_embeddings
 from audiocs.train.config import EvalConfig
 from audiocs.train.distributed import DistContext, init_distributed, shutdown_distributed
@@ -43,13 +48,33 @@ def select_rows(cache: FeatureCache, *, folds: Sequence[int] | None = None,
 
 @torch.no_grad()
 def embed_clips(model: nn.Module, cache: FeatureCache, rows: np.ndarray, mean: np.ndarray, std: np.ndarray,
-                cfg: EvalConfig, device: torch.device, *, chunk: int = 256, progress: bool = True) -> np.ndarray:
-    """L2-normalized embeddings (K, D) float32 of cache rows `rows` (K,)."""
+                cfg: EvalConfig, device: torch.device, *, chunk: int = 256, progress: bool = True,
+                partial_dir: Path | None = None) -> np.ndarray:
+    """L2-normalized embeddings (K, D) float32 of cache rows `rows` (K,).
+
+    With `partial_dir`, each finished chunk of clips is saved there and reused by a re-run.
+    """
     parts = []
-    for start in tqdm(range(0, len(rows), chunk), desc="embed", unit="chunk", disable=not progress):
-        raw = clip_scores(model, nn.Identity(), cache, rows[start:start + chunk], mean, std, cfg, device)
-        parts.append(raw.numpy())
+    for k, start in enumerate(tqdm(range(0, len(rows), chunk), desc="embed", unit="chunk", disable=not progress)):
+        done = partial_dir / f"chunk{k:06d}.npy" if partial_dir is not None else None
+        if done is not None and done.is_file():
+            parts.append(np.load(done))
+            continue
+        raw = clip_scores(model, nn.Identity(), cache, rows[start:start + chunk], mean, std, cfg, device).numpy()
+        if done is not None:
+            with atomic_write(done, "wb") as f:
+                np.save(f, raw)
+        parts.append(raw)
     return l2_normalize(np.concatenate(parts)) if parts else np.zeros((0, model.embed_dim), np.float32)
+
+
+def _partial_root(out_dir: Path, checkpoint: Path, cache: FeatureCache, rows: np.ndarray, cfg: EvalConfig,
+                  chunk: int) -> Path:
+    """Folder for finished chunks of this exact job (checkpoint file, cache, rows, windows) under `out_dir`."""
+    stat = checkpoint.stat()
+    key = json.dumps([str(checkpoint.resolve()), stat.st_size, stat.st_mtime_ns, str(cache.root.resolve()),
+                      hashlib.sha1(rows.astype(np.int64).tobytes()).hexdigest(), asdict(cfg), chunk])
+    return out_dir / f".partial-{hashlib.sha1(key.encode()).hexdigest()[:12]}"
 
 
 def _gather_to_main(ctx: DistContext, positions: np.ndarray, vectors: np.ndarray, total: int) -> np.ndarray | None:
@@ -74,8 +99,11 @@ def embed_cache(exp_dir: str | Path, cache_dir: str | Path, out_dir: str | Path,
                 folds: Sequence[int] | None = None, indices: Sequence[int] | None = None,
                 window: int | None = None, hop: int | None = None, batch_size: int = 16,
                 device: str = "cpu", checkpoint: str = "best.pt", ark: bool = False,
-                progress: bool = True) -> EmbeddingSet | None:
-    """Embed the selected clips of a cache with an experiment's checkpoint; rank 0 writes `out_dir`."""
+                progress: bool = True, chunk: int = 256) -> EmbeddingSet | None:
+    """Embed the selected clips of a cache with an experiment's checkpoint; rank 0 writes `out_dir`.
+
+    Finished chunks are kept in `out_dir/.partial-*` until the end, so an interrupted run resumes.
+    """
     from audiocs.train.checkpoint import load_for_inference
 
     ctx = init_distributed(device)
@@ -91,8 +119,10 @@ def embed_cache(exp_dir: str | Path, cache_dir: str | Path, out_dir: str | Path,
         else:
             cfg = EvalConfig(mode="whole", batch_size=batch_size)
         positions = np.arange(ctx.rank, len(rows), ctx.world_size)
+        partial = _partial_root(Path(out_dir), bundle.checkpoint, cache, rows, cfg, chunk)
         mine = embed_clips(bundle.model, cache, rows[positions], bundle.mean, bundle.std, cfg, ctx.device,
-                           progress=progress and ctx.is_main)
+                           chunk=chunk, progress=progress and ctx.is_main,
+                           partial_dir=partial / f"rank{ctx.rank}of{ctx.world_size}")
         vectors = _gather_to_main(ctx, positions, mine, len(rows))
         if vectors is None:
             return None
@@ -101,6 +131,7 @@ def embed_cache(exp_dir: str | Path, cache_dir: str | Path, out_dir: str | Path,
                           [cache.rows[i].label_name for i in r], [cache.speakers[i] for i in r],
                           source=str(out_dir))
         write_embeddings(out_dir, es, ark=ark)
+        shutil.rmtree(partial, ignore_errors=True)
         return es
     finally:
         shutdown_distributed(ctx)

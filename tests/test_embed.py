@@ -104,6 +104,34 @@ def test_embed_then_trials_then_score(tmp_path, tone_cache):
     np.testing.assert_allclose(got, ref, atol=2e-6)
 
 
+def test_interrupted_embedding_resumes_from_finished_chunks(tmp_path, tone_cache, monkeypatch):
+    import audiocs.embed as embed_module
+
+    exp, _ = make_experiment(tmp_path, tone_cache)
+    job = {"indices": list(range(40)), "chunk": 8, "progress": False}  # 5 chunks
+    clean = embed_module.embed_cache(exp, tone_cache, tmp_path / "clean", **job)
+    calls, kill_at = [], [3]
+    original = embed_module.clip_scores
+
+    def flaky(*args, **kwargs):
+        calls.append(1)
+        if len(calls) in kill_at:
+            raise RuntimeError("simulated kill")
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(embed_module, "clip_scores", flaky)
+    out = tmp_path / "emb"
+    with pytest.raises(RuntimeError, match="simulated kill"):
+        embed_module.embed_cache(exp, tone_cache, out, **job)
+    assert len(list(out.glob(".partial-*/rank0of1/chunk*.npy"))) == 2 and not (out / "index.csv").exists()
+    calls.clear()
+    kill_at.clear()
+    resumed = embed_module.embed_cache(exp, tone_cache, out, **job)
+    assert len(calls) == 5 - 2  # only the chunks not finished before the interruption
+    np.testing.assert_array_equal(resumed.vectors, clean.vectors)
+    assert not list(out.glob(".partial-*"))
+
+
 @pytest.mark.slow
 def test_two_gloo_ranks_match_one_process(tmp_path, tone_cache):
     exp, _ = make_experiment(tmp_path, tone_cache)
