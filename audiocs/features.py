@@ -26,6 +26,8 @@ class FeatureSettings:
     ``fbank``: ``torchaudio.compliance.kaldi.fbank`` (Povey window, pre-emphasis 0.97, no dither,
     samples scaled to the 16-bit range as in Kaldi) with frame length/shift from ``win_length`` /
     ``hop_length``; ``n_fft`` and ``top_db`` are unused, ``fmax=None`` means Nyquist.
+    ``cmn``: subtract each clip's mean over time per bin (utterance-level mean normalization, as
+    in Kaldi's CMN): removes recording gain and channel, for speech and speakers across sessions.
     """
 
     kind: str = "logmel"
@@ -39,6 +41,7 @@ class FeatureSettings:
     power: float = 2.0
     top_db: float | None = 80.0
     amin: float = 1e-10
+    cmn: bool = False
 
     def __post_init__(self) -> None:
         problems = []
@@ -109,8 +112,12 @@ class FeatureExtractor(torch.nn.Module):
         if waveform.dim() != 1:
             raise ValueError(f"expected a mono waveform (samples,), got shape {tuple(waveform.shape)}")
         if self.settings.kind == "logmel":
-            return self._logmel(waveform.float())
-        return self._fbank(waveform.float())
+            features = self._logmel(waveform.float())
+        else:
+            features = self._fbank(waveform.float())
+        if self.settings.cmn:
+            features = features - features.mean(dim=0, keepdim=True)
+        return features
 
     def _logmel(self, wave: torch.Tensor) -> torch.Tensor:
         s = self.settings

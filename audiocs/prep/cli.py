@@ -18,7 +18,14 @@ Prepare = Callable[[argparse.Namespace], Path]
 Download = Callable[..., Path]
 
 # Feature settings that take a plain value on the command line ("none" clears an optional one).
-_VALUE_TYPES = {"int": int, "float": float, "str": str, "float | None": float}
+def _boolean(text: str) -> bool:
+    if text.lower() not in ("true", "false", "1", "0", "yes", "no"):
+        raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
+    return text.lower() in ("true", "1", "yes")
+
+
+_boolean.__name__ = "bool"
+_VALUE_TYPES = {"int": int, "float": float, "str": str, "float | None": float, "bool": _boolean}
 
 
 def _optional(kind: type) -> Callable[[str], object]:
