@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Free Spoken Digit Dataset: digit recognition on the conventional split (takes 0-4 test) and
+# speaker-independent (leave one speaker out, 6 folds), then closed-set speaker verification
+# (speaker model trained on takes 10-49, trials among takes 0-9 of the same 6 speakers).
+# Outputs: $exp/digits_split/eval/test/metrics.json, $exp/digits_by_speaker/crossval.md,
+# $exp/speakers/scores/metrics.json (EER, minDCF).
+
+corpus=data/fsdd            # the corpus: recordings/{digit}_{speaker}_{index}.wav
+download=false              # true: stage 1 downloads FSDD into $corpus first
+data=data/fsdd              # manifests and feature caches
+exp=exp/fsdd                # experiments, stage markers and logs
+config=conf/train.yaml      # training config of both tasks (relative to this recipe)
+
+. "$(dirname "$0")/../_common/stages.sh" "$@"
+digits=$data/digits/features-logmel split=$data/digits-split speakers=$data/speakers/features-logmel
+
+stage 1 prepare_digits python "$repo_root/data_prep/fsdd.py" --corpus "$corpus" \
+  --out "$data/digits" --task digits $(flag download --download) $prep_opts
+stage 2 split python "$recipe_dir/local/conventional_split.py" \
+  --manifest "$data/digits/manifest.csv" --cache "$digits" --out "$split"
+stage 3 train_split audiocs train --config "$(conf "$config")" \
+  --set data.cache_dir="$split/features-logmel" "${set_args[@]}" --fold 1 \
+  --exp-dir "$exp/digits_split" --resume
+stage 4 evaluate_split audiocs evaluate --exp-dir "$exp/digits_split"
+stage 5 crossval_speakers audiocs crossval --config "$(conf "$config")" \
+  --set data.cache_dir="$digits" "${set_args[@]}" --exp-dir "$exp/digits_by_speaker"
+stage 6 prepare_speakers python "$repo_root/data_prep/fsdd.py" --corpus "$corpus" \
+  --out "$data/speakers" --task speakers $prep_opts
+stage 7 train_speakers audiocs train --config "$(conf "$config")" \
+  --set data.cache_dir="$speakers" "${set_args[@]}" --fold 1 --exp-dir "$exp/speakers" --resume
+stage 8 embed audiocs embed --exp-dir "$exp/speakers" --cache "$speakers" \
+  --out "$exp/speakers/embeddings" --folds 1
+stage 9 trials audiocs trials --embeddings "$exp/speakers/embeddings" \
+  --out "$exp/speakers/trials.txt" --by speaker
+stage 10 score audiocs score --embeddings "$exp/speakers/embeddings" \
+  --trials "$exp/speakers/trials.txt" --out "$exp/speakers/scores"

@@ -1,0 +1,256 @@
+"""Every recipes/<task>/run.sh end to end with a smoke configuration on tiny data: generated
+ESC-50 / UrbanSound8K layouts shaped by the real metadata, a real FSDD subset, a real
+LibriSpeech-mini subset; then a re-run that must skip every stage."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from audiocs.report import find_runs, results_table
+
+ROOT = Path(__file__).resolve().parents[1]
+# A model and schedule small enough for a few seconds per training on 2 cores.
+SMOKE = ("train.epochs=1 train.progress=false train.device=cpu train.checkpoint_every_steps=0 "
+         "model.name=vgg_small model.embed_dim=16 model.kwargs.width=4 model.kwargs.num_blocks=2 "
+         "model.kwargs.dropout=0.0 data.crop_frames=32 data.batch_size=16 augment.mixup_alpha=0.0 "
+         "margin_schedule.start_epoch=0 margin_schedule.ramp_epochs=0 schedule.warmup_epochs=0")
+PREP = "--workers 1 --n-mels 32"
+
+
+def run_recipe(task: str, cwd: Path, *args: str) -> subprocess.CompletedProcess:
+    """Run recipes/<task>/run.sh in `cwd` with the venv's python/audiocs first on PATH."""
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+    proc = subprocess.run(["bash", str(ROOT / "recipes" / task / "run.sh"), *args], cwd=cwd,
+                          env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, f"{task} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    return proc
+
+
+def assert_all_skipped(task: str, cwd: Path, exp: Path, *args: str) -> None:
+    """A second run skips every stage and leaves every output file untouched."""
+    before = {p: p.stat().st_mtime_ns for p in exp.rglob("*") if p.is_file()}
+    markers = sorted((exp / ".stages").glob("*.done"))
+    proc = run_recipe(task, cwd, *args)
+    assert proc.stderr.count(": skipped (finished") == len(markers) > 0
+    assert "done in" not in proc.stderr
+    after = {p: p.stat().st_mtime_ns for p in exp.rglob("*") if p.is_file()}
+    assert after == before
+
+
+def _class_tone(target: int, seconds: float, sr: int, rng: np.random.Generator) -> np.ndarray:
+    """A noisy harmonic tone whose pitch encodes the class (learnable in one epoch)."""
+    t = np.arange(max(int(seconds * sr), 1)) / sr
+    f0 = 150.0 * 1.35 ** target * rng.uniform(0.97, 1.03)
+    wave = sum(np.sin(2 * np.pi * k * f0 * t) / k for k in (1, 2, 3))
+    return (0.2 * wave + 0.02 * rng.standard_normal(t.size)).astype(np.float32)
+
+
+def _write_wav(path: Path, target: int, seconds: float, seed: int, sr: int = 16000) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sf.write(path, _class_tone(target, seconds, sr, np.random.default_rng(seed)), sr,
+             subtype="PCM_16")
+
+
+def _read_csv(path: Path) -> list[dict]:
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def _write_csv(path: Path, rows: list[dict]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]), lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def _per_class_fold(rows: list[dict], cls: str, fold: str, classes: set[str], k: int) -> list[dict]:
+    """The first `k` rows of each (class, fold) among `classes`, in file order."""
+    seen: dict[tuple[str, str], int] = {}
+    out = []
+    for r in rows:
+        key = (r[cls], r[fold])
+        if r[cls] in classes and seen.get(key, 0) < k:
+            seen[key] = seen.get(key, 0) + 1
+            out.append(r)
+    return out
+
+
+def make_esc50(real_data: Path, root: Path, classes: int = 4, per_fold: int = 2) -> Path:
+    """ESC-50 layout: real metadata rows of targets 0..classes-1, `per_fold` per class and fold,
+    1 s generated audio."""
+    rows = _read_csv(real_data / "esc50-meta" / "esc50.csv")
+    rows = _per_class_fold(rows, "target", "fold", {str(t) for t in range(classes)}, per_fold)
+    for i, r in enumerate(rows):
+        _write_wav(root / "audio" / r["filename"], int(r["target"]), 1.0, i)
+    _write_csv(root / "meta" / "esc50.csv", rows)
+    return root
+
+
+def make_urbansound8k(real_data: Path, root: Path, classes: int = 3) -> Path:
+    """UrbanSound8K layout: one real metadata row per class and fold (classes 0..classes-1),
+    generated audio of the slice's own length capped at 1 s."""
+    rows = _read_csv(real_data / "urbansound8k-meta" / "UrbanSound8K.csv")
+    rows = _per_class_fold(rows, "classID", "fold", {str(c) for c in range(classes)}, 1)
+    for i, r in enumerate(rows):
+        seconds = min(float(r["end"]) - float(r["start"]), 1.0)
+        _write_wav(root / "audio" / f"fold{r['fold']}" / r["slice_file_name"], int(r["classID"]),
+                   seconds, i)
+    _write_csv(root / "metadata" / "UrbanSound8K.csv", rows)
+    return root
+
+
+def _crossval(path: Path) -> dict:
+    summary = json.loads(path.read_text())
+    for f in summary["folds"]:
+        assert 0.0 <= f["accuracy"] <= 1.0 and f["clips"] > 0
+    assert 0.0 <= summary["accuracy_mean"] <= 1.0
+    return summary
+
+
+@pytest.mark.slow
+def test_esc50_recipe_stages_crossval_and_skip(real_data, tmp_path):
+    corpus = make_esc50(real_data, tmp_path / "ESC-50")
+    args = ("--corpus", str(corpus), "--prep_opts", PREP, "--overrides", SMOKE)
+    first = run_recipe("esc50", tmp_path, "--stop_stage", "1", *args)
+    assert "stage 1 prepare" in first.stderr and "crossval" not in first.stderr
+    assert (tmp_path / "data/esc50/features-logmel").is_dir()
+    assert not (tmp_path / "exp/esc50/crossval").exists()
+    run_recipe("esc50", tmp_path, "--stage", "2", *args)
+    summary = _crossval(tmp_path / "exp/esc50/crossval/crossval.json")
+    assert [f["fold"] for f in summary["folds"]] == [1, 2, 3, 4, 5]
+    assert all(f["clips"] == 8 for f in summary["folds"])  # 4 classes x 2 clips per fold
+    table = (tmp_path / "exp/esc50/crossval/crossval.md").read_text()
+    assert table.count("\n") == 2 + 5 + 1 and "mean +- std" in table
+    assert_all_skipped("esc50", tmp_path, tmp_path / "exp/esc50", *args)
+
+
+@pytest.mark.slow
+def test_urbansound8k_recipe_ten_folds(real_data, tmp_path):
+    corpus = make_urbansound8k(real_data, tmp_path / "UrbanSound8K")
+    run_recipe("urbansound8k", tmp_path, f"corpus={corpus}", f"prep_opts={PREP}",
+               f"overrides={SMOKE} data.crop_frames=40")
+    summary = _crossval(tmp_path / "exp/urbansound8k/crossval/crossval.json")
+    assert [f["fold"] for f in summary["folds"]] == list(range(1, 11))
+    assert all(f["clips"] == 3 for f in summary["folds"])
+
+
+def _link_subset(files: list[Path], folder: Path) -> None:
+    folder.mkdir(parents=True)
+    for f in files:
+        (folder / f.name).symlink_to(f)
+
+
+@pytest.mark.slow
+def test_fsdd_recipe_digits_and_speaker_verification(real_data, tmp_path):
+    recordings = real_data / "fsdd" / "recordings"
+    takes = {0, 1, 12, 25}  # 0-1: conventional test split and speaker fold 1; 12, 25: train
+    files = [p for p in sorted(recordings.glob("*.wav")) if int(p.stem.split("_")[2]) in takes]
+    _link_subset(files, tmp_path / "fsdd" / "recordings")
+    exp = tmp_path / "exp/fsdd"
+    args = ("corpus=fsdd", f"prep_opts={PREP}", f"overrides={SMOKE}")
+    run_recipe("fsdd", tmp_path, *args)
+    split = json.loads((exp / "digits_split/eval/test/metrics.json").read_text())
+    assert split["clips"] == 6 * 10 * 2 and 0.0 <= split["accuracy"] <= 1.0
+    by_speaker = _crossval(exp / "digits_by_speaker/crossval.json")
+    assert len(by_speaker["folds"]) == 6 and all(f["clips"] == 40 for f in by_speaker["folds"])
+    index = _read_csv(exp / "speakers/embeddings/index.csv")
+    assert len(index) == 6 * 10 * 2 and {r["speaker"] for r in index} == {
+        "george", "jackson", "lucas", "nicolas", "theo", "yweweler"}
+    scores = json.loads((exp / "speakers/scores/metrics.json").read_text())
+    assert scores["scored"] == 120 * 119 // 2 and 0.0 <= scores["eer"] <= 1.0
+    assert (exp / "speakers/scores/det.png").is_file()
+    assert_all_skipped("fsdd", tmp_path, exp, *args)
+
+
+@pytest.mark.slow
+def test_speakers_recipe_librispeech_subset(real_data, tmp_path):
+    source = real_data / "librispeech-mini" / "train-clean-100"
+    files = sorted(source.rglob("*.flac"))[:16]
+    _link_subset(files, tmp_path / "libri")
+    run_recipe("speakers", tmp_path, "corpus=libri", "folds=4", "segment=2.0",
+               "prep_opts=--workers 1 --n-mels 32", f"overrides={SMOKE}")
+    exp = tmp_path / "exp/speakers"
+    test = {r["speaker"] for r in _read_csv(exp / "embeddings/test/index.csv")}
+    cohort = {r["speaker"] for r in _read_csv(exp / "embeddings/cohort/index.csv")}
+    assert test and cohort and not test & cohort  # unseen speakers are scored
+    assert len(test | cohort) == 16
+    for name in ("scores", "scores_asnorm"):
+        m = json.loads((exp / name / "metrics.json").read_text())
+        assert m["scored"] > 0 and 0.0 <= m["eer"] <= 1.0
+    raw, normed = ((exp / name / "scores.txt").read_text() for name in ("scores", "scores_asnorm"))
+    assert raw.count("\n") == normed.count("\n") and raw != normed
+
+
+@pytest.mark.slow
+def test_loss_comparison_recipe_table(tmp_path):
+    args = ("clips_per_class=5", "duration=1.0", "losses=softmax cs_softmax", "seeds=0 1",
+            f"prep_opts={PREP}", f"overrides={SMOKE}")
+    run_recipe("loss_comparison", tmp_path, *args)
+    exp = tmp_path / "exp/loss_comparison"
+    runs = find_runs(exp)
+    assert [r.name for r in runs] == ["cs_softmax/seed0", "cs_softmax/seed1",
+                                      "softmax/seed0", "softmax/seed1"]
+    assert all(0 <= r.accuracy <= 1 and 0 <= r.eer <= 1 for r in runs)
+    assert runs[0].accuracy != runs[1].accuracy or runs[0].eer != runs[1].eer  # seeds differ
+    table = (exp / "results.md").read_text()
+    assert results_table(runs) in table and table.count("| 2 |") == 2
+    trials = (exp / "trials.txt").read_text().split("\n")
+    assert sum(1 for t in trials if t.strip()) == 10 * 9 // 2  # 10 fold-5 clips, every pair
+    summary = json.loads((exp / "results.json").read_text())
+    acc = [r.accuracy for r in runs if r.group == "softmax"]
+    soft = next(g for g in summary["groups"] if g["group"] == "softmax")
+    assert soft["accuracy_mean"] == pytest.approx(np.mean(acc))
+    assert soft["accuracy_std"] == pytest.approx(np.std(acc))
+    assert_all_skipped("loss_comparison", tmp_path, exp, *args)
+
+
+def test_recipe_options_are_checked(tmp_path):
+    """Unknown options and a non-integer stage are refused before any stage runs."""
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+    script = str(ROOT / "recipes/esc50/run.sh")
+    for bad, reason in ((["--corpsu", "x"], "unknown option 'corpsu'"),
+                        (["--stage", "two"], "must be integers"), (["stray"], "unexpected")):
+        proc = subprocess.run(["bash", script, *bad], cwd=tmp_path, env=env,
+                              capture_output=True, text=True)
+        assert proc.returncode == 2 and reason in proc.stderr
+    assert not (tmp_path / "exp").exists()
+    help_text = subprocess.run(["bash", script, "--help"], cwd=tmp_path, env=env,
+                               capture_output=True, text=True).stdout
+    assert "corpus" in help_text and "data/ESC-50" in help_text
+
+
+def _fake_run(root: Path, name: str, accuracy: float, eer: float | None) -> None:
+    run = root / name
+    (run / "eval/test").mkdir(parents=True)
+    (run / "eval/test/metrics.json").write_text(json.dumps(
+        {"accuracy": accuracy, "macro_f1": accuracy / 2, "epoch": 3}))
+    if eer is not None:
+        (run / "scores").mkdir()
+        (run / "scores/metrics.json").write_text(json.dumps({"eer": eer, "min_dcf_0.01": 0.5}))
+
+
+def test_report_table_mean_std_per_group(tmp_path):
+    """results.md: mean +- population std over each group's runs; an unscored run shows '-'."""
+    from audiocs.report import write_results
+
+    _fake_run(tmp_path, "softmax/seed0", 0.5, 0.25)
+    _fake_run(tmp_path, "softmax/seed1", 0.7, 0.15)
+    _fake_run(tmp_path, "cs_softmax/seed0", 0.9, None)
+    table = write_results(tmp_path).read_text()
+    assert ("| softmax | 2 | 0.6000 +- 0.1000 | 0.3000 +- 0.0500 | 20.00 +- 5.00% | "
+            "0.5000 +- 0.0000 |") in table
+    assert "| cs_softmax | 1 | 0.9000 | 0.4500 | - | - |" in table
+    groups = json.loads((tmp_path / "results.json").read_text())["groups"]
+    assert groups[1]["eer_mean"] == pytest.approx(0.2) and groups[0]["eer_mean"] is None
+    missing = [sys.executable, "-m", "audiocs.report", "--root", str(tmp_path / "none")]
+    assert subprocess.run(missing, capture_output=True, text=True).returncode == 2
