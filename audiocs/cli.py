@@ -197,6 +197,48 @@ def cmd_embed(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_predict(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("predict", help="top-k classes of audio files (wav/flac, any rate/channels) from a trained model")
+    p.add_argument("--exp-dir", required=True, help="experiment folder (or a .pt checkpoint)")
+    p.add_argument("inputs", nargs="+", metavar="FILE_OR_FOLDER", help="audio files; folders are searched for .wav/.flac")
+    p.add_argument("--top-k", type=int, default=5)
+    p.add_argument("--out", default=None, help="also write every row to this CSV")
+    p.add_argument("--window-seconds", type=float, default=None,
+                   help="score longer files in sliding windows of S seconds (default: the training crop; 0: whole files)")
+    p.add_argument("--hop-seconds", type=float, default=None, help="window hop (default: half a window)")
+    p.add_argument("--checkpoint", default="best.pt", choices=["best.pt", "last.pt"])
+    p.add_argument("--device", default="cpu")
+    p.set_defaults(func=cmd_predict)
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    from audiocs.predict import predict_command
+
+    return predict_command(args.exp_dir, args.inputs, top_k=args.top_k, out=args.out,
+                           window_seconds=args.window_seconds, hop_seconds=args.hop_seconds,
+                           checkpoint=args.checkpoint, device=args.device)
+
+
+def _add_export(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("export", help="the embedding model as ONNX or TorchScript (dynamic batch and time)")
+    p.add_argument("--exp-dir", required=True, help="experiment folder (or a .pt checkpoint)")
+    p.add_argument("--format", required=True, choices=["onnx", "torchscript"])
+    p.add_argument("--out", required=True, help="file to write (.onnx / .pt)")
+    p.add_argument("--from-waveform", action="store_true",
+                   help="input mono waveforms at the model's sample rate (log-mel front-end folded in)")
+    p.add_argument("--checkpoint", default="best.pt", choices=["best.pt", "last.pt"])
+    p.set_defaults(func=cmd_export)
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from audiocs.export import export_model
+
+    out = export_model(args.exp_dir, args.out, args.format, from_waveform=args.from_waveform,
+                       checkpoint=args.checkpoint)
+    print(f"{args.format} model ({'waveform' if args.from_waveform else 'features'} -> embedding) written to {out}")
+    return 0
+
+
 # (new subcommands: add an `_add_<name>` above this line and list it in _SUBCOMMANDS)
 
 _SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
@@ -208,6 +250,8 @@ _SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
     _add_trials,
     _add_score,
     _add_embed,
+    _add_predict,
+    _add_export,
 ]
 
 

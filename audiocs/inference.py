@@ -123,10 +123,11 @@ class Model:
         if isinstance(audio, (str, Path)):
             return extract_clip(str(audio), self.settings)
         wave = audio.detach().cpu().numpy() if isinstance(audio, torch.Tensor) else np.asarray(audio)
+        shape = wave.shape
         if wave.ndim == 2:
             wave = wave.mean(axis=0)
         if wave.ndim != 1 or wave.size == 0:
-            raise AudiocsError(f"waveform: expected (samples,) or (channels, samples), got shape {audio.shape}")
+            raise AudiocsError(f"waveform: expected (samples,) or (channels, samples), got shape {shape}")
         wave = wave.astype(np.float32)
         if not np.isfinite(wave).all():
             raise AudiocsError("waveform: samples contain NaN or Inf")
@@ -142,12 +143,20 @@ class Model:
             return list(audio), False
         return [audio], True
 
+    def window_frames(self, window_seconds: float, hop_seconds: float | None = None) -> tuple[int, int]:
+        """(window, hop) in frames; the window is at least the model's minimum, the hop defaults to half of it."""
+        win = max(self.seconds_to_frames(window_seconds), self.bundle.model.min_frames)
+        return win, self.seconds_to_frames(hop_seconds) if hop_seconds else max(win // 2, 1)
+
+    def duration(self, clip: np.ndarray) -> float:
+        """Seconds covered by the frames of a feature clip (T, F)."""
+        return len(clip) * self.settings.hop_length / self.settings.sample_rate
+
     def _eval_config(self, window_seconds: float | None, hop_seconds: float | None,
                      batch_size: int) -> EvalConfig:
         if window_seconds is None:
             return EvalConfig(mode="whole", batch_size=batch_size)
-        win = self.seconds_to_frames(window_seconds)
-        hop = self.seconds_to_frames(hop_seconds) if hop_seconds else max(win // 2, 1)
+        win, hop = self.window_frames(window_seconds, hop_seconds)
         return EvalConfig(mode="sliding", window_frames=win, hop_frames=hop)
 
     # --- embeddings ---------------------------------------------------------------------
@@ -198,19 +207,15 @@ class Model:
         """
         from audiocs.data import sliding_windows
 
-        s = self.settings
-        frames = len(clip)
-        duration = frames * s.hop_length / s.sample_rate
-        win = None if window_seconds is None else max(self.seconds_to_frames(window_seconds),
-                                                      self.bundle.model.min_frames)
-        if win is None or frames <= win:
+        frames, duration = len(clip), self.duration(clip)
+        win, hop = (frames, 1) if window_seconds is None else self.window_frames(window_seconds, hop_seconds)
+        if frames <= win:
             scores = self.scores_features([clip])[0]
             return Prediction(source, duration, scores, self.top(scores, top_k), [])
-        hop = self.seconds_to_frames(hop_seconds) if hop_seconds else max(win // 2, 1)
         # window starts, laid out exactly as sliding_windows cuts the clip
         starts = sliding_windows(torch.arange(frames)[:, None], win, hop)[:, 0, 0].tolist()
         per_window = self.scores_features([clip[a:a + win] for a in starts])
-        seconds = s.hop_length / s.sample_rate
+        seconds = self.settings.hop_length / self.settings.sample_rate
         windows = [Segment(a * seconds, min((a + win) * seconds, duration), sc, self.top(sc, top_k))
                    for a, sc in zip(starts, per_window)]
         scores = per_window.mean(axis=0)
@@ -224,8 +229,7 @@ class Model:
         clips = [self.features(a, sample_rate) for a in items]
         names = [str(a) if isinstance(a, (str, Path)) else f"waveform[{i}]" for i, a in enumerate(items)]
         if window_seconds is None:  # whole clips: one batched pass
-            s = self.settings
-            out = [Prediction(name, len(clip) * s.hop_length / s.sample_rate, sc, self.top(sc, top_k), [])
+            out = [Prediction(name, self.duration(clip), sc, self.top(sc, top_k), [])
                    for name, clip, sc in zip(names, clips, self.scores_features(clips))]
         else:
             out = [self.predict_features(clip, name, top_k, window_seconds=window_seconds, hop_seconds=hop_seconds)
