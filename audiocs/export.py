@@ -49,7 +49,8 @@ class LogMelFrontEnd(nn.Module):
     """Waveforms (B, samples) -> log-mel features (B, T, n_mels) equal to ``compute_features`` per row.
 
     The Hann window is zero-padded to ``n_fft`` (as ``torch.stft`` does) and frames are centred
-    by zero padding; ``top_db`` clips each row below its own maximum.
+    by zero padding; ``top_db`` clips each row below its own maximum; ``cmn`` subtracts each row's
+    mean over time.
     """
 
     def __init__(self, settings: FeatureSettings) -> None:
@@ -79,6 +80,8 @@ class LogMelFrontEnd(nn.Module):
         db = 10.0 * torch.log10((power.transpose(1, 2) @ self.mel).clamp_min(s.amin))
         if s.top_db is not None:
             db = torch.maximum(db, db.amax(dim=(1, 2), keepdim=True) - s.top_db)
+        if s.cmn:
+            db = db - db.mean(dim=1, keepdim=True)
         return db
 
 

@@ -89,6 +89,19 @@ def test_waveform_model_equals_pytorch_on_real_clips(tmp_path, real_exp, real_da
     np.testing.assert_allclose(_run(out, fmt, batch), model.embed(list(batch)), atol=1e-4)
 
 
+def test_waveform_model_with_mean_normalization(tmp_path, real_exp, real_data):
+    from audiocs.export import export_model
+
+    state = torch.load(real_exp / "checkpoints" / "best.pt", weights_only=True)
+    state["meta"]["feature_settings"] = {**state["meta"]["feature_settings"], "cmn": True}
+    save_checkpoint(state, tmp_path / "cmn.pt")
+    out = export_model(tmp_path / "cmn.pt", tmp_path / "cmn.onnx", "onnx", from_waveform=True)
+    model = audiocs.load(tmp_path / "cmn.pt")
+    path = _clips(real_data)[1]
+    assert abs(model.features(path).mean(0)).max() < 1e-3
+    np.testing.assert_allclose(_run(out, "onnx", load_audio(path, 16000)[None])[0], model.embed(path), atol=1e-4)
+
+
 def test_onnx_metadata_and_fbank_waveform_refusal(tmp_path, real_exp, capsys):
     import onnx
 
