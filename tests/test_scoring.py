@@ -222,6 +222,16 @@ def test_missing_trial_ids_named_or_skipped():
     assert scored.scores[0] == pytest.approx(_cos(es.vectors[0], es.vectors[1]), abs=1e-6)
 
 
+def test_score_trials_with_mean_subtraction():
+    es = _embedding_set()
+    tr = generate_trials(es)
+    mean = _embedding_set(seed=7).vectors.mean(axis=0)
+    scored = score_trials(es, tr, mean=mean)
+    row = es.row_of()
+    ref = np.array([_cos(es.vectors[row[a]] - mean, es.vectors[row[b]] - mean) for a, b in zip(tr.enroll, tr.test)])
+    np.testing.assert_allclose(scored.scores, ref, atol=2e-6)
+
+
 def test_norm_needs_cohort():
     es = _embedding_set()
     tr = generate_trials(es)
