@@ -21,6 +21,7 @@ from audiocs.inference import Model, Prediction, load
 
 AUDIO_SUFFIXES = (".wav", ".flac")
 CSV_COLUMNS = ("file", "segment", "start", "end", "rank", "class", "score", "score_kind")
+MAX_PRINTED_WINDOWS = 10  # per file on the terminal; the CSV has every window
 
 
 def find_audio(inputs: Sequence[str | Path]) -> tuple[list[Path], list[tuple[str, str]]]:
@@ -99,8 +100,11 @@ def predict_command(exp_dir: str, inputs: Sequence[str], *, top_k: int = 5, out:
     print(f"scores: {kind}; model {model.bundle.checkpoint}")
     for pred in run.predictions:
         print(f"{pred.source} ({pred.duration:.2f} s): {_format_top(pred.top)}")
-        for w in pred.windows:
+        for w in pred.windows[:MAX_PRINTED_WINDOWS]:
             print(f"  {w.start:7.2f}-{w.end:7.2f} s: {_format_top(w.top)}")
+        if len(pred.windows) > MAX_PRINTED_WINDOWS:
+            more = len(pred.windows) - MAX_PRINTED_WINDOWS
+            print(f"  ... {more} more windows" + (f" (all in {out})" if out else " (--out FILE writes all)"))
     if out is not None:
         write_predictions_csv(out, run.predictions, model.score_kind)
         print(f"{len(run.predictions)} file(s) written to {out}")

@@ -155,6 +155,14 @@ def test_predict_cli_skips_bad_files_and_writes_csv(tmp_path, tone_cache, capsys
     assert [r["start"] for r in windows[:3]] == ["0.000", "0.160", "0.190"]  # the last window ends at 0.51 s
     assert len([r for r in rows if r["segment"] == "file"]) == 2 * len(CLASSES)  # top-k 5 of 4 classes: all 4
     assert main(["predict", "--exp-dir", str(exp), str(good[0]), "--top-k", "0"]) == 2
+    capsys.readouterr()
+    # 36 windows of 16 frames every frame: the terminal shows 10, the CSV all of them
+    assert main(["predict", "--exp-dir", str(exp), str(good[0]), "--window-seconds", "0.16", "--hop-seconds", "0.01",
+                 "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert printed.count(" s: ") == 10 and f"... 26 more windows (all in {out})" in printed
+    with open(out, newline="") as f:
+        assert sum(r["segment"] == "window" and r["rank"] == "1" for r in csv.DictReader(f)) == 36
 
 
 @pytest.mark.slow
