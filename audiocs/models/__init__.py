@@ -1,8 +1,10 @@
 """Backbones: ``create_model(name, n_features=..., **kw)`` returns a model with
-``forward_features(x (B, T, F)) -> (B, embed_dim)``; the classifier comes from ``audiocs.losses``.
+``forward_features(x (B, T, F), lengths=None) -> (B, embed_dim)``, ``.embed_dim`` and
+``.min_frames`` (shorter input is a ValueError); the classifier comes from ``audiocs.losses``.
+With ``lengths`` (B,) of a zero-padded batch, each embedding equals that of the clip alone.
 
-Registered families: VGG-style CNNs (``vgg_small``, ``vgg_large``) and thin ResNets with
-statistics pooling (``resnet18_thin``, ``resnet34_thin``).
+Registered families: VGG-style CNNs (``vgg_small``, ``vgg_large``; ``width``, ``dropout``) and
+thin ResNets with statistics pooling (``resnet18_thin``, ``resnet34_thin``; ``width``).
 """
 
 from audiocs.models import resnet, vgg  # noqa: F401  (registers the variants)
