@@ -2,43 +2,51 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
+import soundfile as sf
 import torch
 from torch.utils.data import DataLoader
 
+from audiocs.cache import FeatureCache, build_cache
 from audiocs.data import ClipDataset, SpecAugment, collate_clips, mixup, sliding_windows
+from audiocs.features import FeatureSettings
+from audiocs.manifest import ManifestRow
+from audiocs.models import create_model
 
 F = 6
+LENGTHS = [40, 25, 5, 60, 33, 12, 50, 41]  # frames of the clips of the ``cache`` fixture
 
 
-class ArrayCache:
-    """A stand-in for FeatureCache over in-memory clips (for the unit tests of the dataset)."""
-
-    def __init__(self, clips: list[np.ndarray], labels: list[int]) -> None:
-        self.clips = clips
-        self.labels = np.asarray(labels, dtype=np.int64)
-        frames = np.concatenate(clips)
-        self.mean = frames.mean(axis=0).astype(np.float32)
-        self.std = frames.std(axis=0).astype(np.float32)
-
-    def __len__(self) -> int:
-        return len(self.clips)
-
-    def __getitem__(self, index: int) -> np.ndarray:
-        return self.clips[index]
-
-
-@pytest.fixture
-def cache() -> ArrayCache:
+def write_clips(folder: Path, frames: list[int], rate: int = 16000, hop: int = 160) -> list:
+    """Generated wavs of exactly ``frames[i]`` log-mel frames (3 classes of tones in noise, folds
+    1-3) and their manifest rows."""
     rng = np.random.default_rng(0)
-    lengths = [40, 25, 5, 60, 33, 12, 50, 41]
-    clips = [(rng.standard_normal((n, F)) * 3 + 1).astype(np.float32) for n in lengths]
-    return ArrayCache(clips, [i % 3 for i in range(len(lengths))])
+    folder.mkdir()
+    rows = []
+    for i, n in enumerate(frames):
+        t = np.arange((n - 1) * hop) / rate  # centred frames: 1 + samples // hop of them
+        wave = 0.3 * np.sin(2 * np.pi * 300 * (1 + i % 3) * t) + 0.05 * rng.standard_normal(t.size)
+        path = folder / f"clip{i}.wav"
+        sf.write(path, wave.astype(np.float32), rate, subtype="PCM_16")
+        rows.append(ManifestRow(f"clip{i}", str(path), i % 3, f"tone{i % 3}", 1 + i % 3))
+    return rows
 
 
-def normalized(cache: ArrayCache, index: int) -> np.ndarray:
-    return (cache.clips[index] - cache.mean) / cache.std
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory) -> FeatureCache:
+    """A feature cache of 8 generated clips (F = 6 log-mel bands) of LENGTHS frames."""
+    root = tmp_path_factory.mktemp("cache")
+    built = build_cache(write_clips(root / "audio", LENGTHS), root / "cache",
+                        FeatureSettings(n_mels=F), workers=1, train_folds=[1, 2], progress=False)
+    assert [built[i].shape[0] for i in range(len(built))] == LENGTHS
+    return built
+
+
+def normalized(cache: FeatureCache, index: int) -> np.ndarray:
+    return (np.asarray(cache[index]) - cache.mean) / cache.std
 
 
 def find_start(clip: np.ndarray, crop: np.ndarray) -> int:
@@ -58,9 +66,9 @@ def test_whole_clip_items_are_normalized_with_the_cache_stats(cache):
     np.testing.assert_allclose(item["features"].numpy(), normalized(cache, 1), rtol=1e-5, atol=1e-5)
     np.testing.assert_array_equal(ds.labels, [0, 1, 1])
     raw = ClipDataset(cache, [1], normalize=False)[0]["features"].numpy()
-    np.testing.assert_array_equal(raw, cache.clips[1])
+    np.testing.assert_array_equal(raw, cache[1])
     raw[0, 0] = 1e9  # the item owns its memory: the cache is untouched
-    assert cache.clips[1][0, 0] != 1e9
+    assert cache[1][0, 0] != 1e9
 
 
 def test_eval_crop_is_the_centre(cache):
@@ -238,31 +246,7 @@ def test_sliding_windows_repeat_a_short_clip():
 # --- over a real feature cache (audiocs.cache.build_cache) ----------------------------------
 
 
-def write_tones(folder, n: int = 9) -> list:
-    """n generated wavs (3 classes of tones, 0.4-1.0 s, folds 1-3) and their manifest rows."""
-    import soundfile as sf
-
-    from audiocs.manifest import ManifestRow
-
-    rng = np.random.default_rng(0)
-    folder.mkdir()
-    rows = []
-    for i in range(n):
-        seconds = 0.4 + 0.6 * i / (n - 1)
-        t = np.arange(int(16000 * seconds)) / 16000
-        wave = 0.3 * np.sin(2 * np.pi * 300 * (1 + i % 3) * t) + 0.01 * rng.standard_normal(t.size)
-        path = folder / f"tone{i}.wav"
-        sf.write(path, wave.astype(np.float32), 16000, subtype="PCM_16")
-        rows.append(ManifestRow(f"tone{i}", str(path), i % 3, f"tone{i % 3}", 1 + i // 3))
-    return rows
-
-
-def test_dataset_over_a_built_cache(tmp_path):
-    from audiocs.cache import build_cache
-    from audiocs.features import FeatureSettings
-
-    cache = build_cache(write_tones(tmp_path / "audio"), tmp_path / "cache",
-                        FeatureSettings(n_mels=32), workers=1, train_folds=[1, 2], progress=False)
+def test_normalization_uses_the_training_folds_stats(cache):
     train = np.flatnonzero(np.isin(cache.folds, [1, 2]))
     assert len(train) == 6
     whole = ClipDataset(cache, train)
@@ -271,28 +255,24 @@ def test_dataset_over_a_built_cache(tmp_path):
     np.testing.assert_allclose(frames.mean(axis=0), 0.0, atol=1e-3)
     np.testing.assert_allclose(frames.std(axis=0), 1.0, atol=1e-3)
 
-    crops = ClipDataset(cache, np.arange(len(cache)), crop_frames=30, train=True, seed=7)
+
+def test_loader_workers_read_crops_of_the_cache(cache):
+    crops = ClipDataset(cache, np.arange(len(cache)), crop_frames=4, train=True, seed=7)
     crops.set_epoch(1)
     loader = DataLoader(crops, batch_size=4, shuffle=False, collate_fn=collate_clips,
                         num_workers=2)
     seen = []
     for batch in loader:
-        assert batch["features"].shape[1:] == (30, 32)
-        assert batch["lengths"].eq(30).all()
+        assert batch["features"].shape[1:] == (4, F)
+        assert batch["lengths"].eq(4).all()
         np.testing.assert_array_equal(batch["labels"].numpy(), cache.labels[batch["index"].numpy()])
         for row, index in enumerate(batch["index"].tolist()):
-            clip = (np.asarray(cache[index]) - cache.mean) / cache.std
-            find_start(clip, batch["features"][row].numpy())
+            find_start(normalized(cache, index), batch["features"][row].numpy())
             seen.append(index)
     assert seen == list(range(len(cache)))
 
 
 def test_real_fsdd_batches_give_the_embeddings_of_single_clips(real_data, tmp_path):
-    from audiocs.cache import build_cache
-    from audiocs.features import FeatureSettings
-    from audiocs.manifest import ManifestRow
-    from audiocs.models import create_model
-
     paths = sorted((real_data / "fsdd" / "recordings").glob("[0-5]_theo_0.wav"))
     rows = [ManifestRow(p.stem, str(p), int(p.name[0]), f"digit{p.name[0]}", 1, "theo")
             for p in paths]
