@@ -243,7 +243,7 @@ def test_sliding_windows_repeat_a_short_clip():
         sliding_windows(clip, 4, 0)
 
 
-# --- over a real feature cache (audiocs.cache.build_cache) ----------------------------------
+# --- normalization, DataLoader workers, real audio ---------------------------------------------
 
 
 def test_normalization_uses_the_training_folds_stats(cache):
