@@ -80,7 +80,7 @@ class ClipDataset(Dataset):
         self.seed = seed
         self.epoch = 0
         self.mean = np.asarray(cache.mean, dtype=np.float32)
-        self.inv_std = (1.0 / np.asarray(cache.std, dtype=np.float32)).astype(np.float32)
+        self.std = np.asarray(cache.std, dtype=np.float32)
 
     @property
     def labels(self) -> np.ndarray:
@@ -115,7 +115,7 @@ class ClipDataset(Dataset):
         frames = np.array(clip, dtype=np.float32)  # copy out of the memory map
         if self.normalize:
             frames -= self.mean
-            frames *= self.inv_std
+            frames /= self.std
         return {"features": torch.from_numpy(frames), "label": int(self.cache.labels[index]),
                 "index": index}
 
