@@ -66,9 +66,10 @@ def test_sigkill_mid_epoch_then_resume_matches_uninterrupted(tmp_path: Path,
     a = load_checkpoint(last)
     b = load_checkpoint(tmp_path / "straight" / "checkpoints" / "last.pt")
     assert (a["epoch"], a["step"]) == (b["epoch"], b["step"]) == (3, 0)
-    for part in ("model", "classifier"):
-        for key in b[part]:
-            torch.testing.assert_close(a[part][key], b[part][key], atol=1e-5, rtol=1e-4)
+    diff = max(float((a[part][key].double() - b[part][key].double()).abs().max())
+               for part in ("model", "classifier") for key in b[part])
+    print(f"killed at epoch {epoch + 1} batch {step}; max weight difference {diff:.3g}")
+    assert diff < 1e-5
     history_a = (tmp_path / "killed" / "metrics.jsonl").read_text().splitlines()
     history_b = (tmp_path / "straight" / "metrics.jsonl").read_text().splitlines()
     assert len(history_a) == len(history_b) == 3
