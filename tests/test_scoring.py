@@ -232,11 +232,15 @@ def test_score_trials_with_mean_subtraction():
     np.testing.assert_allclose(scored.scores, ref, atol=2e-6)
 
 
-def test_norm_needs_cohort():
+def test_norm_cohort_and_mean_are_checked():
     es = _embedding_set()
     tr = generate_trials(es)
     with pytest.raises(AudiocsError, match="needs a cohort"):
         score_trials(es, tr, norm="asnorm")
+    with pytest.raises(AudiocsError, match="dimension 8 differs"):
+        score_trials(es, tr, norm="snorm", cohort=_embedding_set(dim=8))
+    with pytest.raises(AudiocsError, match=r"mean to subtract has shape \(8,\)"):
+        score_trials(es, tr, mean=np.zeros(8))
 
 
 # --- the commands ------------------------------------------------------------------------

@@ -10,8 +10,8 @@ import numpy as np
 
 from audiocs.errors import AudiocsError
 from audiocs.fileio import atomic_write
-from audiocs.scoring.fewshot import few_shot_accuracy
 from audiocs.scoring.cosine import cosine_scores, subtract_mean
+from audiocs.scoring.fewshot import few_shot_accuracy
 from audiocs.scoring.io import EmbeddingSet, read_embeddings
 from audiocs.scoring.metrics import retrieval_metrics, verification_metrics
 from audiocs.scoring.norm import snorm_scores
@@ -42,9 +42,14 @@ def score_trials(es: EmbeddingSet, trials: Trials, *, cohort: EmbeddingSet | Non
         raise AudiocsError(f"unknown score normalization {norm!r}: expected one of {', '.join(NORMS)}")
     if norm != "none" and cohort is None:
         raise AudiocsError(f"--norm {norm} needs a cohort (--cohort DIR)")
-    if cohort is not None and cohort.vectors.shape[1] != es.vectors.shape[1]:
-        raise AudiocsError(f"{cohort.source}: dimension {cohort.vectors.shape[1]} differs from "
-                           f"{es.source} ({es.vectors.shape[1]})")
+    if norm == "asnorm" and top_k < 1:
+        raise AudiocsError(f"--top-k must be >= 1, got {top_k}")
+    dim = es.vectors.shape[1]
+    if cohort is not None and cohort.vectors.shape[1] != dim:
+        raise AudiocsError(f"{cohort.source}: dimension {cohort.vectors.shape[1]} differs from {es.source} ({dim})")
+    if mean is not None and np.shape(mean) != (dim,):
+        raise AudiocsError(f"the mean to subtract has shape {np.shape(mean)}, the embeddings of {es.source} "
+                           f"have dimension {dim}")
     e, t, kept = resolve_trials(trials, es.row_of(), skip_missing=skip_missing, where=es.source)
     x = es.vectors if mean is None else subtract_mean(es.vectors, mean)
     scores = cosine_scores(x, e, t)
