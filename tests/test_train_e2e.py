@@ -13,7 +13,8 @@ from test_train_data import tone_cache, write_config  # noqa: F401  (fixture)
 
 from audiocs.cache import FeatureCache
 from audiocs.cli import main
-from audiocs.train.checkpoint import build_modules, load_for_inference, model_meta
+from audiocs.train.checkpoint import (build_modules, load_checkpoint, load_for_inference,
+                                      model_meta)
 from audiocs.train.config import load_config
 from audiocs.train.evaluate import clip_scores
 from audiocs.train.splits import apply_fold, resolve_splits
@@ -97,3 +98,15 @@ def test_sliding_window_evaluation(tmp_path: Path, tone_cache: Path) -> None:
     with torch.no_grad():
         ref = bundle.classifier(bundle.model(torch.stack([clip[:32], clip[19:]]))).mean(0)
     torch.testing.assert_close(two[0], ref, atol=1e-5, rtol=1e-5)
+
+
+def test_loss_state_counts_training_steps_only(tmp_path: Path, tone_cache: Path) -> None:
+    """A-Softmax anneals per training forward: validation must not advance it."""
+    config = write_config(tmp_path / "conf.yaml", tone_cache, train={"epochs": 2},
+                          loss={"name": "a_softmax", "scale": 20.0, "margin": 2},
+                          augment={"mixup_alpha": 0.0})
+    exp = tmp_path / "exp"
+    assert main(["train", "--config", str(config), "--fold", "1", "--exp-dir", str(exp)]) == 0
+    state = load_checkpoint(exp / "checkpoints" / "last.pt")
+    assert int(state["loss"]["iteration"]) == 2 * 6  # 48 training clips / batch 8, 2 epochs
+    assert state["progress"]["global_step"] == 12

@@ -183,8 +183,10 @@ class Trainer:
         labels = torch.from_numpy(cache.labels[indices])
         m = classification_metrics(labels.numpy(), self.loss.predict(scores).numpy(),
                                    len(meta["class_names"]))
+        self.loss.eval()  # no training-time state changes (A-Softmax counts training forwards)
         with torch.no_grad():
-            loss = float(self.loss(scores, labels))
+            loss = float(self.loss(scores, labels.to(scores.device)))
+        self.loss.train()
         return {"valid_loss": loss, "valid_acc": m["accuracy"], "valid_macro_f1": m["macro_f1"]}
 
     def checkpoint(self, progress: Progress, meta: dict) -> dict[str, Any]:
