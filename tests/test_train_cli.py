@@ -44,7 +44,10 @@ def test_config_errors_name_the_key(tmp_path: Path, tone_cache: Path, capsys) ->
     bad.write_text("data:\n  cache_dir: x\n  batch_size: [1, 2]\n")
     assert f"{bad}: config key 'data.batch_size'" in _error(
         ["train", "--config", str(bad)], capsys)
-    assert "model/loss" in _error(run + ["--set", "model.name=vgg_tiny"], capsys)
+    assert "(model.name / model.kwargs): unknown model 'vgg_tiny'" in _error(
+        run + ["--set", "model.name=vgg_tiny"], capsys)
+    assert "(loss section): loss 'cs_softmax' has no parameter 'gamma'" in _error(
+        run + ["--set", "loss.params.gamma=2"], capsys)
     assert "data.test_folds: folds [7]" in _error(run + ["--fold", "7"], capsys)
     assert not (tmp_path / "e").exists()  # nothing written for a run that cannot start
 

@@ -134,11 +134,16 @@ def build_modules(meta: dict[str, Any], source: str = "config"
     """Model, classifier and loss from `meta`; bad names or arguments name `source`."""
     try:
         model = create_model(meta["model_name"], **meta["model_args"])
+    except (KeyError, ValueError, TypeError) as err:
+        raise AudiocsError(f"{source}: model {meta['model_name']!r} with {meta['model_args']} "
+                           f"(model.name / model.kwargs): {str(err).strip(chr(34))}") from None
+    try:
         loss = create_loss(meta["loss_name"], **meta["loss_args"])
         classifier = create_classifier(meta["loss_name"], int(meta["model_args"]["embed_dim"]),
                                        len(meta["class_names"]))
     except (KeyError, ValueError, TypeError) as err:
-        raise AudiocsError(f"{source}: cannot build model/loss ({str(err).strip(chr(34))})") from None
+        raise AudiocsError(f"{source}: loss {meta['loss_name']!r} with {meta['loss_args']} "
+                           f"(loss section): {str(err).strip(chr(34))}") from None
     return model, classifier, loss
 
 
