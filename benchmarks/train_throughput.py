@@ -9,8 +9,10 @@ the feature cache with ``audiocs.cache.build_cache`` and times the same training
 * a hand-written Dataset that runs ``librosa.load`` + ``melspectrogram`` + ``power_to_db``
   per item (the usual approach), in a DataLoader with the same workers.
 
-Every pipeline runs ``--rounds`` times, interleaved so that a burst of load from other
-processes hits all of them alike; the table gives the median samples/s and the ratios.
+The CPU is usually shared, so the pipelines are measured side by side: those without workers
+(and the in-memory ceiling) train one batch each in turn; those with workers, which prefetch
+in the background, are timed one after another. Every pipeline runs ``--rounds`` times; the
+table gives the medians and the ratios.
 
     python benchmarks/train_throughput.py [--clips-per-class 30] [--steps 10] [--rounds 3]
 """
@@ -116,6 +118,22 @@ def measure(batches: Callable[[], Iterable[Batch]], step: TrainStep | None,
     return seen / wall, 1000 * (cpu_seconds() - cpu) / seen
 
 
+def measure_in_turn(batches: dict[str, Callable[[], Iterable[Batch]]],
+                    steps: dict[str, TrainStep], num_steps: int) -> dict[str, tuple[float, float]]:
+    """(samples/s, CPU ms per sample) of pipelines without workers, trained one batch each in
+    turn, so that bursts of load from other processes fall on all of them alike."""
+    names = list(batches)
+    iterators = {name: iter(make()) for name, make in batches.items()}
+    wall, cpu, seen = dict.fromkeys(names, 0.0), dict.fromkeys(names, 0.0), dict.fromkeys(names, 0)
+    for i in range(num_steps):
+        for name in names[i % len(names):] + names[:i % len(names)]:  # rotate who goes first
+            wall_start, cpu_start = time.perf_counter(), time.process_time()
+            seen[name] += steps[name](next(iterators[name]))
+            wall[name] += time.perf_counter() - wall_start
+            cpu[name] += time.process_time() - cpu_start
+    return {name: (seen[name] / wall[name], 1000 * cpu[name] / seen[name]) for name in names}
+
+
 def make_cache(work: Path, args: argparse.Namespace) -> FeatureCache:
     """Generate the corpus, write its manifest and build the feature cache under ``work``."""
     corpus = generate_esc50_like(work / "corpus", clips_per_class=args.clips_per_class,
@@ -138,23 +156,30 @@ def run(args: argparse.Namespace, cache: FeatureCache) -> tuple[dict, dict]:
 
     in_memory = list(loader(cached, 0)())
     pipelines: dict[str, Callable[[], Iterable[Batch]]] = {"in-memory tensors": lambda: in_memory}
-    for workers in args.workers:
-        pipelines[f"cache + ClipDataset, {workers} workers"] = loader(cached, workers)
-    for workers in args.workers:
-        pipelines[f"librosa on the fly, {workers} workers"] = loader(on_the_fly, workers)
+    workers_of = {"in-memory tensors": 0}
+    for dataset, label in ((cached, "cache + ClipDataset"), (on_the_fly, "librosa on the fly")):
+        for workers in args.workers:
+            name = f"{label}, {workers} workers"
+            pipelines[name], workers_of[name] = loader(dataset, workers), workers
     num_classes = len(cache.class_names)
     for batches in pipelines.values():  # warm-up: librosa's numba kernels, oneDNN primitives
         measure(batches, TrainStep(cache.num_features, num_classes, 0), 1)
     train: dict[str, list[tuple[float, float]]] = {name: [] for name in pipelines}
     load: dict[str, list[tuple[float, float]]] = {name: [] for name in pipelines
                                                   if name != "in-memory tensors"}
+    in_process = [name for name in pipelines if workers_of[name] == 0]
+    with_workers = [name for name in pipelines if workers_of[name] > 0]
     for r in range(args.rounds):
-        order = list(pipelines) if r % 2 == 0 else list(pipelines)[::-1]  # even out drifts in load
-        for name in order:
+        steps = {name: TrainStep(cache.num_features, num_classes, seed=r) for name in in_process}
+        for name, result in measure_in_turn({n: pipelines[n] for n in in_process}, steps,
+                                            args.steps).items():
+            train[name].append(result)
+        for name in with_workers if r % 2 == 0 else with_workers[::-1]:  # even out load drifts
             step = TrainStep(cache.num_features, num_classes, seed=r)
             train[name].append(measure(pipelines[name], step, args.steps))
-            if name in load:
-                load[name].append(measure(pipelines[name], None, args.steps))
+        for name in load:
+            load[name].append(measure(pipelines[name], None, args.steps))
+        for name in pipelines:
             loading = f", loading alone {load[name][-1][0]:7.1f}" if name in load else ""
             print(f"round {r + 1}/{args.rounds}  {name:<36} training {train[name][-1][0]:5.1f}"
                   f"{loading} samples/s, training CPU {train[name][-1][1]:5.1f} ms/sample "
