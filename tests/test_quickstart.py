@@ -9,9 +9,11 @@ from pathlib import Path
 
 import pytest
 
+from audiocs.cache import FeatureCache
 from audiocs.cli import main
 from audiocs.errors import AudiocsError
 from audiocs.quickstart import QuickstartOptions, quickstart
+from audiocs.synthetic import CLASS_NAMES
 
 SMALL = QuickstartOptions(clips_per_class=15, duration=2.0, epochs=6, workers=1)
 
@@ -56,8 +58,10 @@ def test_report_table_links_and_above_chance(small_run):
 
 
 @pytest.mark.slow
-def test_validation_is_a_separate_fold(small_run):
+def test_validation_is_a_separate_fold_and_labels_are_contiguous(small_run):
     out, _ = small_run
+    cache = FeatureCache(out / "prep" / "features-logmel")  # ESC-50 parser: label = target
+    assert cache.class_names == list(CLASS_NAMES) and set(cache.labels.tolist()) == set(range(10))
     for loss in ("cs_softmax", "softmax"):
         config = (out / "runs" / loss / "config.yaml").read_text()
         assert "valid_split: previous_fold" in config and "- 5" in config

@@ -30,7 +30,7 @@ def run_recipe(task: str, cwd: Path, *args: str) -> subprocess.CompletedProcess:
     """Run recipes/<task>/run.sh in `cwd` with the venv's python/audiocs first on PATH."""
     env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
     proc = subprocess.run(["bash", str(ROOT / "recipes" / task / "run.sh"), *args], cwd=cwd,
-                          env=env, capture_output=True, text=True, timeout=600)
+                          env=env, capture_output=True, text=True, timeout=1800)
     assert proc.returncode == 0, f"{task} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
     return proc
 
@@ -153,21 +153,21 @@ def _link_subset(files: list[Path], folder: Path) -> None:
 @pytest.mark.slow
 def test_fsdd_recipe_digits_and_speaker_verification(real_data, tmp_path):
     recordings = real_data / "fsdd" / "recordings"
-    takes = {0, 1, 12, 25}  # 0-1: conventional test split and speaker fold 1; 12, 25: train
+    takes = {0, 12}  # 0: conventional test split and speaker fold 1; 12: train, speaker fold 2
     files = [p for p in sorted(recordings.glob("*.wav")) if int(p.stem.split("_")[2]) in takes]
     _link_subset(files, tmp_path / "fsdd" / "recordings")
     exp = tmp_path / "exp/fsdd"
     args = ("corpus=fsdd", f"prep_opts={PREP}", f"overrides={SMOKE}")
     run_recipe("fsdd", tmp_path, *args)
     split = json.loads((exp / "digits_split/eval/test/metrics.json").read_text())
-    assert split["clips"] == 6 * 10 * 2 and 0.0 <= split["accuracy"] <= 1.0
+    assert split["clips"] == 6 * 10 and 0.0 <= split["accuracy"] <= 1.0
     by_speaker = _crossval(exp / "digits_by_speaker/crossval.json")
-    assert len(by_speaker["folds"]) == 6 and all(f["clips"] == 40 for f in by_speaker["folds"])
+    assert len(by_speaker["folds"]) == 6 and all(f["clips"] == 20 for f in by_speaker["folds"])
     index = _read_csv(exp / "speakers/embeddings/index.csv")
-    assert len(index) == 6 * 10 * 2 and {r["speaker"] for r in index} == {
+    assert len(index) == 6 * 10 and {r["speaker"] for r in index} == {
         "george", "jackson", "lucas", "nicolas", "theo", "yweweler"}
     scores = json.loads((exp / "speakers/scores/metrics.json").read_text())
-    assert scores["scored"] == 120 * 119 // 2 and 0.0 <= scores["eer"] <= 1.0
+    assert scores["scored"] == 60 * 59 // 2 and 0.0 <= scores["eer"] <= 1.0
     assert (exp / "speakers/scores/det.png").is_file()
     assert_all_skipped("fsdd", tmp_path, exp, *args)
 
@@ -193,7 +193,7 @@ def test_speakers_recipe_librispeech_subset(real_data, tmp_path):
 
 @pytest.mark.slow
 def test_loss_comparison_recipe_table(tmp_path):
-    args = ("clips_per_class=5", "duration=1.0", "losses=softmax cs_softmax", "seeds=0 1",
+    args = ("clips_per_class=10", "duration=1.0", "losses=softmax cs_softmax", "seeds=0 1",
             f"prep_opts={PREP}", f"overrides={SMOKE}")
     run_recipe("loss_comparison", tmp_path, *args)
     exp = tmp_path / "exp/loss_comparison"
@@ -205,7 +205,9 @@ def test_loss_comparison_recipe_table(tmp_path):
     table = (exp / "results.md").read_text()
     assert results_table(runs) in table and table.count("| 2 |") == 2
     trials = (exp / "trials.txt").read_text().split("\n")
-    assert sum(1 for t in trials if t.strip()) == 10 * 9 // 2  # 10 fold-5 clips, every pair
+    trials = [t.split() for t in trials if t.strip()]
+    assert len(trials) == 20 * 19 // 2  # 20 fold-5 clips (2 per class), every pair
+    assert sum(t[0] == "1" for t in trials) == 10  # one same-class pair per class
     summary = json.loads((exp / "results.json").read_text())
     acc = [r.accuracy for r in runs if r.group == "softmax"]
     soft = next(g for g in summary["groups"] if g["group"] == "softmax")

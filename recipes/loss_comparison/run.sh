@@ -10,6 +10,7 @@ corpus=data/synth           # an ESC-50 layout: audio/*.wav + meta/esc50.csv
 clips_per_class=40          # stage 0 only: size of the generated corpus
 duration=5.0                # stage 0 only: seconds per generated clip
 data=data/loss_comparison   # manifest.csv and the feature cache (features-logmel)
+cache=""                    # the feature cache to train on (default: $data/features-logmel)
 exp=exp/loss_comparison     # runs, trial list, table, stage markers and logs
 config=conf/train.yaml      # the shared training config; loss.name is set per run
 losses="softmax norm_softmax am_softmax aam_softmax a_softmax circle cs_softmax"
@@ -18,7 +19,7 @@ test_fold=5
 stage=0
 
 . "$(dirname "$0")/../_common/stages.sh" "$@"
-cache=$data/features-logmel
+cache=${cache:-$data/features-logmel}
 first_run=$exp/${losses%% *}/seed${seeds%% *}
 
 stage 0 synth audiocs synth --out "$corpus" --clips-per-class "$clips_per_class" \
