@@ -22,8 +22,8 @@ from audiocs.fileio import atomic_write
 
 STAGES = (
     ("weight_update", "loss.params.weight_update", [0.0, 0.25, 0.5, 0.75, 1.0]),
-    ("margin", "loss.margin", [0.1, 0.2, 0.25, 0.3, 0.4]),
-    ("scale", "loss.scale", [16.0, 30.0, 48.0, 64.0]),
+    ("margin", "loss.margin", [0.1, 0.25, 0.4]),
+    ("scale", "loss.scale", [16.0, 30.0, 64.0]),
 )
 START = {"weight_update": 0.5, "margin": 0.25, "scale": 30.0}
 KEYS = {name: key for name, key, _ in STAGES}
