@@ -54,7 +54,7 @@ def _overrides(values: dict, prefix: str = "") -> list[str]:
     """Nested plain values -> dotted `key=value` overrides for `load_config`."""
     out = []
     for key, value in values.items():
-        if isinstance(value, dict) and key != "kwargs":
+        if isinstance(value, dict):
             out += _overrides(value, f"{prefix}{key}.")
         else:
             out.append(f"{prefix}{key}={json.dumps(value)}")
@@ -121,7 +121,7 @@ def quickstart(out_dir: str | Path = "quickstart", options: QuickstartOptions | 
         duration=opts.duration, workers=opts.workers))
     stages.run("prepare", lambda: build_cache(
         prepare_esc50(corpus, prep), cache, FeatureSettings(), workers=opts.workers,
-        train_folds=[f for f in range(1, TEST_FOLD)]))
+        train_folds=list(range(1, TEST_FOLD))))
     for loss in opts.losses:
         run = out / "runs" / loss
         cfg = load_config(None, _overrides(opts.training(cache, loss)))
