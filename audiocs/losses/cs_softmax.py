@@ -32,8 +32,9 @@ def cs_softmax_terms(
     s, m, lam = scale, margin, weight_update
     y = labels.view(-1, 1)
     src = cos if weights_from is None else weights_from
-    # negatives everywhere: s*a_n = s*(1-lam) + s*lam*relu(c + m);  z = s*a_n * (c - m)
-    weight = torch.add(src, m).clamp_(min=0).mul_(s * lam).add_(s * (1.0 - lam))
+    # negatives everywhere: s*a_n = s*(1-lam) + s*lam*relu(c + m)
+    #                             = s*lam*max(c, -m) + s*(lam*m + 1 - lam);   z = s*a_n * (c - m)
+    weight = torch.clamp_min(src, -m).mul_(s * lam).add_(s * (lam * m + 1.0 - lam))
     z = torch.sub(cos, m).mul_(weight)
     # the target column: s*a_p = s*(1-lam) + s*lam*relu(1 + m - c_y);  z_y = s*a_p * (c_y - 1 + m)
     w_y = (1.0 + m - src.gather(1, y)).clamp_(min=0).mul_(s * lam).add_(s * (1.0 - lam))
