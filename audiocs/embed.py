@@ -107,7 +107,8 @@ def embed_cache(exp_dir: str | Path, cache_dir: str | Path, out_dir: str | Path,
     from audiocs.train.checkpoint import load_for_inference
 
     ctx = init_distributed(device)
-    try:
+
+    def run() -> EmbeddingSet | None:
         bundle = load_for_inference(exp_dir, prefer=checkpoint, device=ctx.device)
         cache = FeatureCache(cache_dir)
         if cache.settings != bundle.settings:
@@ -133,5 +134,11 @@ def embed_cache(exp_dir: str | Path, cache_dir: str | Path, out_dir: str | Path,
         write_embeddings(out_dir, es, ark=ark)
         shutil.rmtree(partial, ignore_errors=True)
         return es
-    finally:
-        shutdown_distributed(ctx)
+
+    try:
+        result = run()
+    except BaseException:
+        shutdown_distributed(ctx, failed=True)
+        raise
+    shutdown_distributed(ctx)
+    return result

@@ -61,9 +61,16 @@ def init_distributed(device_name: str) -> DistContext:
     return DistContext(dist.get_rank(), dist.get_world_size(), local_rank, device)
 
 
-def shutdown_distributed(ctx: DistContext) -> None:
-    """Leave the process group (a no-op for one process)."""
+def shutdown_distributed(ctx: DistContext, *, failed: bool = False) -> None:
+    """Leave the process group (a no-op for one process).
+
+    After a normal run every rank first waits at a barrier, so that no rank tears down its
+    connections while another still uses them (gloo aborts a process that does); after an error
+    the barrier is skipped, since the other ranks may never arrive.
+    """
     if ctx.distributed and dist.is_initialized():
+        if not failed:
+            dist.barrier()
         dist.destroy_process_group()
 
 

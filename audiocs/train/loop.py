@@ -282,9 +282,12 @@ def train(cfg: Config, exp_dir: str | Path, *, resume: bool = False) -> dict[str
     """Train per `cfg` into `exp_dir` (see the README, training); returns the last history record."""
     ctx = init_distributed(cfg.train.device)
     try:
-        return _train(cfg, Path(exp_dir), resume, ctx)
-    finally:
-        shutdown_distributed(ctx)
+        result = _train(cfg, Path(exp_dir), resume, ctx)
+    except BaseException:
+        shutdown_distributed(ctx, failed=True)
+        raise
+    shutdown_distributed(ctx)
+    return result
 
 
 def _train(cfg: Config, exp: Path, resume: bool, ctx: DistContext) -> dict[str, Any]:
