@@ -27,7 +27,7 @@ from audiocs.errors import AudiocsError
 from audiocs.fileio import atomic_write
 from audiocs.scoring.io import EmbeddingSet, l2_normalize, write_embeddings
 from audiocs.train.config import EvalConfig
-from audiocs.train.distributed import DistContext, init_distributed, shutdown_distributed
+from audiocs.train.distributed import DistContext, distributed
 from audiocs.train.evaluate import clip_scores
 
 
@@ -106,9 +106,7 @@ def embed_cache(exp_dir: str | Path, cache_dir: str | Path, out_dir: str | Path,
     """
     from audiocs.train.checkpoint import load_for_inference
 
-    ctx = init_distributed(device)
-
-    def run() -> EmbeddingSet | None:
+    with distributed(device) as ctx:
         bundle = load_for_inference(exp_dir, prefer=checkpoint, device=ctx.device)
         cache = FeatureCache(cache_dir)
         if cache.settings != bundle.settings:
@@ -134,11 +132,3 @@ def embed_cache(exp_dir: str | Path, cache_dir: str | Path, out_dir: str | Path,
         write_embeddings(out_dir, es, ark=ark)
         shutil.rmtree(partial, ignore_errors=True)
         return es
-
-    try:
-        result = run()
-    except BaseException:
-        shutdown_distributed(ctx, failed=True)
-        raise
-    shutdown_distributed(ctx)
-    return result

@@ -7,6 +7,7 @@ one process sees with batch B, and a resumed run can skip the batches already do
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -72,6 +73,18 @@ def shutdown_distributed(ctx: DistContext, *, failed: bool = False) -> None:
         if not failed:
             dist.barrier()
         dist.destroy_process_group()
+
+
+@contextlib.contextmanager
+def distributed(device_name: str) -> Iterator[DistContext]:
+    """`init_distributed`, then `shutdown_distributed` on leaving (failed=True on an error)."""
+    ctx = init_distributed(device_name)
+    try:
+        yield ctx
+    except BaseException:
+        shutdown_distributed(ctx, failed=True)
+        raise
+    shutdown_distributed(ctx)
 
 
 def barrier(ctx: DistContext) -> None:

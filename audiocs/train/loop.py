@@ -32,7 +32,7 @@ from audiocs.train.checkpoint import (BEST, CHECKPOINT_DIR, LAST, build_modules,
                                       rng_state, save_checkpoint, set_rng_state)
 from audiocs.train.config import Config, config_to_dict, config_to_yaml, load_config
 from audiocs.train.distributed import (DistContext, EpochBatchSampler, all_reduce_sum, barrier,
-                                       init_distributed, shutdown_distributed)
+                                       distributed)
 from audiocs.train.evaluate import autocast, classification_metrics, clip_scores
 from audiocs.train.schedules import LRSchedule, MarginSchedule
 from audiocs.train.splits import Splits, apply_fold, resolve_splits
@@ -280,14 +280,8 @@ def build_trainer(cfg: Config, ctx: DistContext, cache: FeatureCache, splits: Sp
 
 def train(cfg: Config, exp_dir: str | Path, *, resume: bool = False) -> dict[str, Any]:
     """Train per `cfg` into `exp_dir` (see the README, training); returns the last history record."""
-    ctx = init_distributed(cfg.train.device)
-    try:
-        result = _train(cfg, Path(exp_dir), resume, ctx)
-    except BaseException:
-        shutdown_distributed(ctx, failed=True)
-        raise
-    shutdown_distributed(ctx)
-    return result
+    with distributed(cfg.train.device) as ctx:
+        return _train(cfg, Path(exp_dir), resume, ctx)
 
 
 def _train(cfg: Config, exp: Path, resume: bool, ctx: DistContext) -> dict[str, Any]:
