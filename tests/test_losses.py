@@ -368,8 +368,12 @@ _PARAMS = {"am_softmax": {"margin": 0.35}, "aam_softmax": {"margin": 0.5}, "a_so
 
 @pytest.fixture(scope="module")
 def trained():
-    torch.set_num_threads(1)
-    return {n: train_on_clusters(n, num_classes=8, embed_dim=8, seed=0, **_PARAMS.get(n, {})) for n in LOSSES}
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # tiny models: one thread is faster and the results do not change
+    try:
+        return {n: train_on_clusters(n, num_classes=8, embed_dim=8, seed=0, **_PARAMS.get(n, {})) for n in LOSSES}
+    finally:
+        torch.set_num_threads(threads)
 
 
 @pytest.mark.parametrize("name", sorted(LOSSES))
