@@ -10,9 +10,11 @@ A finished cache folder holds::
     rejected.csv   path,reason,detail of every clip that was not kept
     cache.json     the completion marker (written last): counts, class names, build fingerprint
 
-While building, each chunk of clips is written to ``parts/part-<k>.npz`` by a worker (atomic
-rename); a re-run after a kill skips the chunks already there, then consolidates the parts into
-the arrays above and deletes them. Re-running on a complete cache with the same manifest,
+While building, a worker writes each chunk of clips as ``parts/part-<k>.npy`` (its frames) and
+then ``parts/part-<k>.npz`` (frames per clip, rejection reasons, per-clip sums for the
+statistics), each by atomic rename; the ``.npz`` marks the chunk done. A re-run after a kill
+skips the chunks already there, then copies the parts' bytes into the arrays above and deletes
+them. Re-running on a complete cache with the same manifest,
 settings and training folds does nothing; with different ones it raises an error (build into a
 new folder instead, or delete the old one).
 """
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import io
 import json
 import multiprocessing as mp
 import os
@@ -29,6 +32,7 @@ import zipfile
 from collections import Counter
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import closing
 from pathlib import Path
 
 import numpy as np
@@ -45,6 +49,7 @@ from audiocs.manifest import (ManifestRow, class_names, read_manifest, rows_dige
 MARKER = "cache.json"
 _BUILD = "build.json"
 _STD_FLOOR = 1e-5
+_SYNC_BYTES = 16 << 20  # features.npy is flushed to disk in steps of this size
 
 
 # --- extraction of one chunk (runs in a worker process) ---------------------------------
@@ -63,25 +68,37 @@ def _worker_init() -> None:
 
 
 def _extract_chunk(paths: list[str], settings: FeatureSettings, min_rms: float,
-                   part: Path) -> int:
-    """Featurize ``paths`` into the npz ``part`` (atomic); returns the number of clips."""
-    feats = [np.zeros((0, settings.num_features), np.float32)]
+                   part: Path) -> dict[str, np.ndarray]:
+    """Featurize ``paths`` into the chunk ``part`` (.npy frames, then .npz meta; atomic).
+
+    Returns the meta arrays (see ``_META``): frames per clip (-1 = rejected), the rejection
+    reason and detail, and per-clip float64 sums and sums of squares for the statistics.
+    """
+    F = settings.num_features
+    feats = [np.zeros((0, F), np.float32)]
     lengths, reasons, details = [], [], []
-    for path in paths:
+    sums, squares = np.zeros((len(paths), F)), np.zeros((len(paths), F))
+    for i, path in enumerate(paths):
         try:
             x = extract_clip(path, settings, min_rms)
         except AudioError as err:
             x, reason, detail = None, err.reason, err.detail
         else:
             feats.append(x)
+            sums[i] = x.sum(0, dtype=np.float64)
+            squares[i] = np.square(x, dtype=np.float64).sum(0)
             reason, detail = "", ""
         lengths.append(-1 if x is None else len(x))
         reasons.append(reason)
         details.append(detail)
-    with atomic_write(part, "wb", fsync=False) as f:  # a lost part is just recomputed
-        np.savez(f, features=np.concatenate(feats), lengths=np.array(lengths, np.int64),
-                 reasons=np.array(reasons, dtype=str), details=np.array(details, dtype=str))
-    return len(paths)
+    meta = {"lengths": np.array(lengths, np.int64), "reasons": np.array(reasons, dtype=str),
+            "details": np.array(details, dtype=str), "sums": sums, "squares": squares}
+    # fsync=False: a part lost in a power cut fails its check on the re-run and is recomputed
+    with atomic_write(part.with_suffix(".npy"), "wb", fsync=False) as f:
+        np.save(f, np.concatenate(feats))
+    with atomic_write(part, "wb", fsync=False) as f:
+        np.savez(f, **meta)
+    return meta
 
 
 # --- building ----------------------------------------------------------------------------
@@ -123,85 +140,126 @@ def _start_or_resume(out: Path, fingerprint: dict) -> bool:
     return False
 
 
-def _run_chunks(todo: list[tuple[list[str], Path]], settings, min_rms, workers, progress,
-                total, done) -> None:
-    bar = tqdm(total=total, initial=done, unit="clip", desc="features", disable=not progress)
-    with bar:
-        if workers <= 1:
-            for paths, part in todo:
-                bar.update(_extract_chunk(paths, settings, min_rms, part))
-            return
-        methods = mp.get_all_start_methods()
-        ctx = mp.get_context("fork" if "fork" in methods else None)
-        with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_worker_init) as pool:
-            futures = [pool.submit(_extract_chunk, paths, settings, min_rms, part)
-                       for paths, part in todo]
-            try:
-                for fut in futures:
-                    bar.update(fut.result())
-            except BaseException:  # Ctrl-C or a failed worker: finished parts stay for a re-run
-                pool.shutdown(wait=True, cancel_futures=True)
-                raise
+def _chunk_results(todo: list[tuple[list[str], Path]], settings, min_rms, workers):
+    """Extract the ``todo`` chunks (here, or in a pool of ``workers`` processes) and yield
+    each one's meta arrays in order, as soon as it and the chunks before it are done."""
+    if workers <= 1:
+        for paths, part in todo:
+            yield _extract_chunk(paths, settings, min_rms, part)
+        return
+    methods = mp.get_all_start_methods()
+    ctx = mp.get_context("fork" if "fork" in methods else None)
+    with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_worker_init) as pool:
+        futures = [pool.submit(_extract_chunk, paths, settings, min_rms, part)
+                   for paths, part in todo]
+        try:
+            for fut in futures:
+                yield fut.result()
+        except BaseException:  # Ctrl-C, a failed worker or the reader gave up: finished parts
+            pool.shutdown(wait=True, cancel_futures=True)  # stay for a re-run
+            raise
 
 
-def _read_part(part: Path, n: int, keys=("lengths", "reasons", "details")) -> dict[str, np.ndarray]:
+_META = ("lengths", "reasons", "details", "sums", "squares")
+
+
+def _open_frames(part: Path, frames: int, F: int):
+    """Open the .npy frames of ``part`` positioned at its data; checks it holds (frames, F) float32."""
+    path = part.with_suffix(".npy")
+    try:
+        f = open(path, "rb")
+    except OSError as err:
+        raise AudiocsError(f"{path}: unreadable part file ({err}); delete it and re-run") from None
+    try:
+        version = np.lib.format.read_magic(f)
+        read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                       else np.lib.format.read_array_header_2_0)
+        shape, fortran, dtype = read_header(f)
+        size = os.fstat(f.fileno()).st_size - f.tell()
+        if shape != (frames, F) or fortran or dtype != np.dtype("<f4") or size != frames * F * 4:
+            raise ValueError(f"holds {shape} {dtype} in {size} bytes, expected ({frames}, {F}) "
+                             "float32")
+    except (OSError, ValueError) as err:
+        f.close()
+        raise AudiocsError(f"{path}: bad part file ({err}); delete it and re-run") from None
+    return f
+
+
+def _read_part(part: Path, n: int, F: int) -> dict[str, np.ndarray]:
+    """The meta arrays of a finished chunk of n clips; checks them and its frames file."""
     try:
         with np.load(part) as z:
-            data = {k: z[k] for k in ("lengths", *keys)}
+            data = {k: z[k] for k in _META}
     except (OSError, EOFError, ValueError, KeyError, zipfile.BadZipFile) as err:
         raise AudiocsError(f"{part}: unreadable part file ({err}); delete it and re-run") from None
-    if len(data["lengths"]) != n:
-        raise AudiocsError(f"{part}: holds {len(data['lengths'])} clips, expected {n}; "
-                           "delete it and re-run")
+    if any(len(v) != n for v in data.values()) or data["sums"].shape != (n, F):
+        raise AudiocsError(f"{part}: does not hold {n} clips of {F} features; delete it and re-run")
+    _open_frames(part, int(data["lengths"][data["lengths"] >= 0].sum()), F).close()
     return data
 
 
-def _part_is_complete(part: Path, n: int) -> bool:
+def _part_is_complete(part: Path, n: int, F: int) -> bool:
     """True when ``part`` holds n finished clips; an unreadable part is deleted (recomputed)."""
     if not part.is_file():
         return False
     try:
-        _read_part(part, n)
+        _read_part(part, n, F)
     except AudiocsError:
         part.unlink()
+        part.with_suffix(".npy").unlink(missing_ok=True)
         return False
     return True
 
 
-def _consolidate(out: Path, chunks: list[tuple[list[int], Path]], lengths: np.ndarray,
-                 F: int) -> np.ndarray:
-    """Copy the parts' frames into features.npy, write offsets.npy; returns offsets (N + 1,)."""
-    offsets = np.concatenate([[0], np.cumsum(lengths[lengths >= 0])]).astype(np.int64)
-    with atomic_path(out / "features.npy") as tmp:
-        arr = np.lib.format.open_memmap(tmp, "w+", np.float32, (int(offsets[-1]), F))
-        pos = 0
-        for idx, part in chunks:
-            x = _read_part(part, len(idx), ("features",))["features"]
-            if x.shape[1:] != (F,) or len(x) != lengths[idx][lengths[idx] >= 0].sum():
-                raise AudiocsError(f"{part}: features do not match its lengths; delete it, re-run")
-            arr[pos:pos + len(x)] = x
-            pos += len(x)
-        arr.flush()
-        del arr
-    with atomic_write(out / "offsets.npy", "wb") as f:
-        np.save(f, offsets)
-    return offsets
+def _npy_header(frames: int, F: int) -> bytes:
+    """The .npy (version 1.0) header of a C-order float32 (frames, F) array."""
+    buf = io.BytesIO()
+    np.lib.format.write_array_header_1_0(buf, {"descr": np.lib.format.dtype_to_descr(
+        np.dtype("<f4")), "fortran_order": False, "shape": (frames, F)})
+    return buf.getvalue()
 
 
-def feature_stats(features: np.ndarray, offsets: np.ndarray,
-                  clips: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
-    """Mean and std (F,) float32 over all frames of the clips ``clips``, and the frame count."""
-    total = np.zeros(features.shape[1])
-    square = np.zeros(features.shape[1])
-    frames = 0
-    for i in clips:
-        x = np.asarray(features[offsets[i]:offsets[i + 1]], np.float64)
-        total += x.sum(0)
-        square += np.square(x).sum(0)
-        frames += len(x)
-    mean = total / max(frames, 1)
-    std = np.sqrt(np.maximum(square / max(frames, 1) - mean**2, 0.0))
-    return mean.astype(np.float32), np.maximum(std, _STD_FLOOR).astype(np.float32), frames
+def _gather_frames(dst, chunks: list[tuple[list[int], Path]], results, todo: set[int], F: int,
+                   bar) -> dict[str, np.ndarray]:
+    """Append every chunk's frames to the open file ``dst`` (a .npy: header written last) in
+    manifest order, while later chunks are still being extracted; returns the joined meta."""
+    # numpy pads a version 1.0 header to 64 bytes; any 2-D float32 shape needs 128 of them
+    reserved = len(_npy_header(2**62, F))
+    dst.seek(reserved)
+    metas, unsynced = [], 0
+    for k, (idx, part) in enumerate(chunks):
+        if k in todo:
+            meta = next(results)
+            bar.update(len(idx))
+        else:
+            meta = _read_part(part, len(idx), F)
+        lengths = meta["lengths"]
+        frames = int(lengths[lengths >= 0].sum())
+        with _open_frames(part, frames, F) as src:
+            shutil.copyfileobj(src, dst, 1 << 22)
+        metas.append(meta)
+        unsynced += frames * F * 4
+        if unsynced > _SYNC_BYTES:  # flush to disk while the workers run, not all at the end
+            dst.flush()
+            os.fdatasync(dst.fileno())
+            unsynced = 0
+    joined = {k: np.concatenate([m[k] for m in metas]) for k in _META}
+    lengths = joined["lengths"]
+    header = _npy_header(int(lengths[lengths >= 0].sum()), F)
+    if len(header) != reserved:  # cannot happen for a 2-D shape; never write a bad file
+        raise AudiocsError(f"{dst.name}: .npy header of {len(header)} bytes, reserved {reserved}")
+    dst.seek(0)
+    dst.write(header)
+    dst.flush()
+    os.fsync(dst.fileno())
+    return joined
+
+
+def _stats(sums: np.ndarray, squares: np.ndarray, frames: int) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and std (F,) float32 from per-clip frame sums and sums of squares (float64)."""
+    mean = sums.sum(0) / max(frames, 1)
+    std = np.sqrt(np.maximum(squares.sum(0) / max(frames, 1) - mean**2, 0.0))
+    return mean.astype(np.float32), np.maximum(std, _STD_FLOOR).astype(np.float32)
 
 
 def _write_csv(path: Path, header: Sequence[str], records) -> None:
@@ -216,21 +274,18 @@ def _write_json(path: Path, data: dict) -> None:
         json.dump(data, f, indent=1)
 
 
-def _collect_rejections(out: Path, rows: list[ManifestRow], chunks: list, strict: bool
-                        ) -> tuple[np.ndarray, list[tuple[str, str, str]]]:
-    """Frames per clip (N,) (-1 = rejected) from the parts; writes rejected.csv; strict raises."""
-    parts = [_read_part(part, len(idx)) for idx, part in chunks]
-    lengths, reasons, details = (np.concatenate([p[k] for p in parts])
-                                 for k in ("lengths", "reasons", "details"))
-    rejected = [(rows[i].path, str(reasons[i]), str(details[i]))
-                for i in np.flatnonzero(lengths < 0)]
+def _check_rejections(out: Path, rows: list[ManifestRow], meta: dict[str, np.ndarray],
+                      strict: bool) -> list[tuple[str, str, str]]:
+    """Write rejected.csv (path, reason, detail); ``strict`` raises on any rejection."""
+    rejected = [(rows[i].path, str(meta["reasons"][i]), str(meta["details"][i]))
+                for i in np.flatnonzero(meta["lengths"] < 0)]
     _write_csv(out / "rejected.csv", ("path", "reason", "detail"), rejected)
     if strict and rejected:
         listing = "; ".join(f"{p}: {r} ({d})" for p, r, d in rejected[:20])
         more = f"; and {len(rejected) - 20} more" if len(rejected) > 20 else ""
         raise AudiocsError(f"{len(rejected)} of {len(rows)} clips rejected (strict): {listing}"
                            f"{more}; see {out / 'rejected.csv'}")
-    return lengths, rejected
+    return rejected
 
 
 def build_cache(manifest: str | Path | Sequence[ManifestRow], out_dir: str | Path,
@@ -253,33 +308,39 @@ def build_cache(manifest: str | Path | Sequence[ManifestRow], out_dir: str | Pat
         if progress:
             print(f"{out}: feature cache is complete and up to date")
         return FeatureCache(out)
+    F = settings.num_features
     part_dir = out / "parts"
     part_dir.mkdir(parents=True, exist_ok=True)
     remove_temp_files(part_dir)
     remove_temp_files(out)
     chunks = [(list(range(a, min(a + chunk_size, len(rows)))), part_dir / f"part-{k:06d}.npz")
               for k, a in enumerate(range(0, len(rows), chunk_size))]
-    todo = [([rows[i].path for i in idx], part) for idx, part in chunks
-            if not _part_is_complete(part, len(idx))]
-    resumed = len(chunks) - len(todo)
-    _run_chunks(todo, settings, min_rms, workers, progress, len(rows),
-                len(rows) - sum(len(paths) for paths, _ in todo))
+    todo = [k for k, (idx, part) in enumerate(chunks) if not _part_is_complete(part, len(idx), F)]
+    results = _chunk_results([([rows[i].path for i in chunks[k][0]], chunks[k][1]) for k in todo],
+                             settings, min_rms, workers)
+    bar = tqdm(total=len(rows), initial=len(rows) - sum(len(chunks[k][0]) for k in todo),
+               unit="clip", desc="features", disable=not progress)
+    # features.npy appears (atomic rename) only once every check below has passed
+    with atomic_path(out / "features.npy") as tmp:
+        with closing(results), bar, open(tmp, "wb") as dst:  # closing: stops the pool on error
+            meta = _gather_frames(dst, chunks, results, set(todo), F, bar)
+        lengths = meta["lengths"]
+        rejected = _check_rejections(out, rows, meta, strict)
+        kept = [r for r, n in zip(rows, lengths) if n >= 0]
+        if not kept:
+            raise AudiocsError(f"{out}: every clip was rejected ({_summary(rejected)}); "
+                               f"see {out / 'rejected.csv'}")
+        folds = None if train_folds is None else set(train_folds)
+        train = (lengths >= 0) & np.array([folds is None or r.fold in folds for r in rows])
+        if not train.any():
+            raise AudiocsError(f"{out}: no kept clip is in train_folds {sorted(folds or [])}; "
+                               "cannot compute normalization statistics")
 
-    lengths, rejected = _collect_rejections(out, rows, chunks, strict)
-    kept = [r for r, n in zip(rows, lengths) if n >= 0]
-    if not kept:
-        raise AudiocsError(f"{out}: every clip was rejected ({_summary(rejected)}); "
-                           f"see {out / 'rejected.csv'}")
-
-    folds = None if train_folds is None else set(train_folds)
-    train = np.flatnonzero([folds is None or r.fold in folds for r in kept])
-    if train.size == 0:
-        raise AudiocsError(f"{out}: no kept clip is in train_folds {sorted(folds or [])}; "
-                           "cannot compute normalization statistics")
-
-    offsets = _consolidate(out, chunks, lengths, settings.num_features)
-    features = np.load(out / "features.npy", mmap_mode="r")
-    mean, std, frames = feature_stats(features, offsets, train)
+    offsets = np.concatenate([[0], np.cumsum(lengths[lengths >= 0])]).astype(np.int64)
+    with atomic_write(out / "offsets.npy", "wb") as f:
+        np.save(f, offsets)
+    frames = int(lengths[train].sum())
+    mean, std = _stats(meta["sums"][train], meta["squares"][train], frames)
     write_manifest(kept, out / "manifest.csv")
     _write_json(out / "settings.json", settings.to_dict())
     _write_json(out / "stats.json", {"mean": mean.tolist(), "std": std.tolist(),
@@ -287,7 +348,7 @@ def build_cache(manifest: str | Path | Sequence[ManifestRow], out_dir: str | Pat
     _write_json(out / MARKER, {
         "fingerprint": fingerprint, "class_names": class_names(rows), "kept": len(kept),
         "rejected": dict(Counter(r for _, r, _ in rejected)), "frames": int(offsets[-1]),
-        "chunks": len(chunks), "chunks_resumed": resumed})
+        "chunks": len(chunks), "chunks_resumed": len(chunks) - len(todo)})
     (out / _BUILD).unlink(missing_ok=True)
     shutil.rmtree(part_dir, ignore_errors=True)
     if progress:

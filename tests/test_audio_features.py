@@ -127,6 +127,35 @@ def test_load_reads_pcm16_and_flac(tmp_path) -> None:
         np.testing.assert_allclose(load_audio(tmp_path / name, 16000), y, atol=1 / 32768)
 
 
+def _libsndfile_mono(path) -> np.ndarray:
+    """The reference: libsndfile's own float32 conversion, then the channel mean."""
+    data, _ = sf.read(path, dtype="float32", always_2d=True)
+    return data.mean(axis=1, dtype=np.float32) if data.shape[1] > 1 else data[:, 0]
+
+
+@pytest.mark.parametrize("subtype", ["PCM_16", "PCM_24", "PCM_32", "FLOAT", "PCM_U8"])
+@pytest.mark.parametrize("channels", [1, 2])
+def test_read_audio_equals_libsndfile_float_conversion_exactly(tmp_path, subtype, channels):
+    rng = np.random.default_rng(channels)
+    y = np.clip(rng.standard_normal((4000, channels)) * 0.3, -1, 1).astype(np.float32)
+    y[:3] = [[-1.0] * channels, [1.0 - 2**-15] * channels, [2**-20] * channels]  # extremes
+    path = tmp_path / f"{subtype}.wav"
+    sf.write(path, y, 8000, subtype=subtype)
+    wave, rate = read_audio(path)
+    assert rate == 8000 and wave.dtype == np.float32 and wave.flags.c_contiguous
+    assert np.array_equal(wave, _libsndfile_mono(path))  # bit for bit, not just close
+
+
+def test_read_audio_equals_libsndfile_on_real_wav_and_flac(real_data) -> None:
+    paths = [*sorted((real_data / "esc50-sample" / "audio").glob("*.wav"))[:2],
+             *sorted((real_data / "fsdd" / "recordings").glob("*.wav"))[:2],
+             *sorted((real_data / "librispeech-mini").rglob("*.flac"))[:2],
+             *sorted((real_data / "speech-commands-mini").rglob("*.wav"))[:2]]
+    assert len(paths) == 8
+    for path in paths:
+        assert np.array_equal(read_audio(path)[0], _libsndfile_mono(path)), path
+
+
 def _write_bad(tmp_path, case: str):
     path = tmp_path / f"{case}.wav"
     good = _sine(440.0, 16000, 0.2)
