@@ -9,7 +9,7 @@ weights as ``audiocs train`` uses by default; ``--amp bf16`` for CPU bfloat16 au
 * the cache through ``ClipDataset`` + ``collate_clips`` in a DataLoader (0 and 2 workers);
 * a hand-written Dataset that runs ``librosa.load`` + ``melspectrogram`` + ``power_to_db``
   per item (the usual approach), in a DataLoader with the same workers (each limited to one
-  BLAS thread, see ``one_blas_thread``).
+  BLAS thread, see ``one_blas_thread``; ``--worker-blas-threads 0`` keeps numpy's default).
 
 DataLoader workers persist across measurements, as they do across epochs in ``audiocs train``
 (their start-up is not timed; the warm-up round starts them).
@@ -182,9 +182,10 @@ def run(args: argparse.Namespace, cache: FeatureCache) -> tuple[dict, dict]:
     def loader(dataset: Dataset, workers: int) -> Callable[[], DataLoader]:
         sampler = RandomSampler(dataset, replacement=True, num_samples=args.steps * args.batch_size,
                                 generator=torch.Generator().manual_seed(0))
+        init = one_blas_thread if args.worker_blas_threads else None
         persistent = DataLoader(dataset, batch_size=args.batch_size, sampler=sampler,
                                 collate_fn=collate_clips, num_workers=workers,
-                                persistent_workers=workers > 0, worker_init_fn=one_blas_thread)
+                                persistent_workers=workers > 0, worker_init_fn=init)
         return lambda: persistent
 
     in_memory = list(loader(cached, 0)())
@@ -259,6 +260,8 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=10, help="batches per measurement")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--workers", type=int, nargs="+", default=[0, 2])
+    parser.add_argument("--worker-blas-threads", type=int, choices=(0, 1), default=1,
+                        help="1: one BLAS thread per DataLoader worker; 0: numpy's default")
     parser.add_argument("--amp", choices=("none", "bf16"), default="none",
                         help="autocast of the training step (bf16: CPU bfloat16)")
     parser.add_argument("--threads", type=int, default=None,

@@ -292,6 +292,27 @@ def test_a_softmax_psi_and_lambda_annealing():
     assert int(loss.iteration) == before  # evaluation does not anneal
 
 
+@pytest.mark.parametrize("name", ["a_softmax", "cs_softmax", "am_softmax"])
+def test_mixup_loss_is_one_step_mixing_two_targets(name):
+    torch.manual_seed(3)
+    cos = torch.rand(8, 5, dtype=torch.float64) * 2 - 1
+    y_a, y_b = torch.randint(0, 5, (8,)), torch.randint(0, 5, (8,))
+    kwargs = {"lambda_base": 100.0, "lambda_min": 2.0, "gamma": 0.5} if name == "a_softmax" else {}
+    loss = create_loss(name, **kwargs)
+    for _ in range(3):
+        loss(cos, y_a)  # some annealing state before the mixed step
+    state = {k: v.clone() for k, v in loss.state_dict().items()}
+    ref_a, ref_b = create_loss(name, **kwargs), create_loss(name, **kwargs)
+    ref_a.load_state_dict(state)
+    ref_b.load_state_dict(state)
+    expected = 0.3 * ref_a(cos, y_a) + 0.7 * ref_b(cos, y_b)  # both at the pre-step state
+    torch.testing.assert_close(loss.mixup(cos, y_a, y_b, 0.3), expected)
+    assert {k: v.tolist() for k, v in loss.state_dict().items()} == \
+        {k: v.tolist() for k, v in ref_a.state_dict().items()}  # advanced once, like ref_a
+    if name == "a_softmax":
+        assert int(loss.iteration) == 4 and int(ref_b.iteration) == 4
+
+
 # --- API: factory, margins, inference ---------------------------------------------------
 
 

@@ -61,6 +61,24 @@ class ClassificationLoss(nn.Module):
         with torch.autocast(device_type=scores.device.type, enabled=False):
             return F.cross_entropy(self.logits(at_least_float32(scores), labels), labels)
 
+    def mixup(self, scores: torch.Tensor, labels_a: torch.Tensor, labels_b: torch.Tensor,
+              lam: float) -> torch.Tensor:
+        """Mixup loss ``lam * L(scores, a) + (1 - lam) * L(scores, b)`` as one training step: both
+        terms see the loss's state (buffers, e.g. A-Softmax's annealing counter) as it was
+        before the step, and the state advances once, as for an unmixed batch."""
+        buffers = dict(self.named_buffers())
+        before = {name: buf.detach().clone() for name, buf in buffers.items()}
+        first = self(scores, labels_a)
+        after = {name: buf.detach().clone() for name, buf in buffers.items()}
+        with torch.no_grad():
+            for name, buf in buffers.items():
+                buf.copy_(before[name])
+        second = self(scores, labels_b)
+        with torch.no_grad():
+            for name, buf in buffers.items():
+                buf.copy_(after[name])
+        return lam * first + (1.0 - lam) * second
+
     def set_margin(self, value: float) -> None:
         """Set the current margin (a margin scheduler calls this); raises if it cannot change."""
         if self.margin_range is None:

@@ -123,8 +123,7 @@ class Trainer:
             x, y, y_b, lam = mixup(x, y, cfg.augment.mixup_alpha, gen)
         with autocast(device, cfg.train.amp):
             scores = self.net(x)
-        loss = lam * self.loss(scores, y) + (1 - lam) * self.loss(scores, y_b) if lam < 1 \
-            else self.loss(scores, y)
+        loss = self.loss.mixup(scores, y, y_b, lam) if lam < 1 else self.loss(scores, y)
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
         if cfg.train.grad_clip > 0:
