@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable, Sequence
 
@@ -290,16 +291,29 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one subcommand; returns its exit code (0 done, 2 a user error, 130 interrupted).
+
+    Under torchrun (``WORLD_SIZE`` > 1) a rank does not return: once the command has finished
+    and left the process group, it flushes its output and ends with ``os._exit(code)``. PyTorch
+    keeps a gloo process group used by DDP alive after ``destroy_process_group`` until the
+    interpreter tears down, where gloo now and then aborted a rank that had finished cleanly
+    ("terminate called without an active exception", SIGABRT), and torchrun then reported a
+    successful run as failed; skipping that teardown avoids it. Every file is already closed.
+    """
     args = build_parser().parse_args(argv)
     try:
-        code = args.func(args)
+        code = int(args.func(args) or 0)
     except AudiocsError as err:
         print(f"audiocs {args.command}: error: {err}", file=sys.stderr)
-        return 2
+        code = 2
     except KeyboardInterrupt:
         print(f"audiocs {args.command}: interrupted", file=sys.stderr)
-        return 130
-    return int(code or 0)
+        code = 130
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    return code
 
 
 if __name__ == "__main__":

@@ -61,7 +61,7 @@ def test_two_cpu_processes_match_one(tmp_path: Path, tone_cache: Path) -> None:
                           data={"batch_size": 8}, optim={"lr": 0.1},
                           train={"epochs": 2, "checkpoint_every_steps": 2})
     args = ["train", "--config", str(config), "--fold", "1", "--exp-dir"]
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONFAULTHANDLER": "1"}  # stacks on a crash
     one = subprocess.run([sys.executable, str(script), *args, str(tmp_path / "one")],
                          env=env, capture_output=True, text=True, timeout=300)
     assert one.returncode == 0, one.stderr
