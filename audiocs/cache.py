@@ -12,11 +12,12 @@ A finished cache folder holds::
 
 While building, a worker writes each chunk of clips as ``parts/part-<k>.npy`` (its frames) and
 then ``parts/part-<k>.npz`` (frames per clip, rejection reasons, per-clip sums for the
-statistics), each by atomic rename; the ``.npz`` marks the chunk done. A re-run after a kill
-skips the chunks already there, then copies the parts' bytes into the arrays above and deletes
-them. Re-running on a complete cache with the same manifest,
-settings and training folds does nothing; with different ones it raises an error (build into a
-new folder instead, or delete the old one).
+statistics), each by atomic rename; the ``.npz`` marks the chunk done. The main process copies
+finished chunks, in order, into a temporary ``features.npy`` while later ones are extracted; the
+parts are deleted once the cache is complete, so a re-run after a kill skips the chunks already
+there. Re-running on a complete cache with the same manifest, settings and training folds does
+nothing; with different ones it raises an error (build into a new folder instead, or delete the
+old one).
 """
 
 from __future__ import annotations
@@ -241,7 +242,7 @@ def _gather_frames(dst, chunks: list[tuple[list[int], Path]], results, todo: set
         unsynced += frames * F * 4
         if unsynced > _SYNC_BYTES:  # flush to disk while the workers run, not all at the end
             dst.flush()
-            os.fdatasync(dst.fileno())
+            getattr(os, "fdatasync", os.fsync)(dst.fileno())  # macOS has no fdatasync
             unsynced = 0
     joined = {k: np.concatenate([m[k] for m in metas]) for k in _META}
     lengths = joined["lengths"]
