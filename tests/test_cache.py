@@ -18,6 +18,7 @@ import pytest
 import soundfile as sf
 import torch
 
+import audiocs.cache as cache_module
 from audiocs.audio import load_audio
 from audiocs.cache import FeatureCache, build_cache
 from audiocs.errors import AudiocsError
@@ -133,6 +134,19 @@ def test_cache_round_trips_exactly_and_rejects_bad_files(corpus, tmp_path) -> No
     # Pickling (DataLoader workers) sends the folder name, not the arrays.
     blob = pickle.dumps(cache)
     assert len(blob) < 1000 and np.array_equal(pickle.loads(blob)[4], cache[4])
+
+
+def test_flushing_features_in_steps_writes_the_same_files(corpus, tmp_path, monkeypatch) -> None:
+    whole = build_cache(corpus, tmp_path / "whole", SETTINGS, workers=1, chunk_size=3,
+                        progress=False)
+    monkeypatch.setattr(cache_module, "_SYNC_BYTES", 1)  # flush to disk after every chunk
+    stepped = build_cache(corpus, tmp_path / "stepped", SETTINGS, workers=2, chunk_size=3,
+                          progress=False)
+    for name in ("features.npy", "offsets.npy", "stats.json", "manifest.csv", "rejected.csv"):
+        assert (whole.root / name).read_bytes() == (stepped.root / name).read_bytes(), name
+    header = (whole.root / "features.npy").read_bytes()[:128]
+    assert header.startswith(b"\x93NUMPY\x01\x00") and header.endswith(b"\n")
+    assert np.load(whole.root / "features.npy").shape == (int(whole.offsets[-1]), 32)
 
 
 def test_rerun_is_a_noop_and_changes_are_refused(corpus, tmp_path) -> None:
