@@ -73,7 +73,7 @@ def read_audio(path: str | Path) -> tuple[np.ndarray, int]:
     if data.shape[1] > 1:
         mono = data.mean(axis=1, dtype=np.float32)
     else:
-        mono = data[:, 0].astype(np.float32)  # a copy, contiguous
+        mono = np.ascontiguousarray(data[:, 0], dtype=np.float32)  # new array unless float32
     if scale is not None:
         mono *= np.float32(scale)
     elif not np.isfinite(mono).all():  # only float formats can hold NaN or Inf
