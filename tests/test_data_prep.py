@@ -16,7 +16,7 @@ from audiocs.errors import AudiocsError
 from audiocs.manifest import read_manifest
 from audiocs.prep import (
     parse_esc50, parse_fsdd, parse_speakers, parse_speech_commands, parse_urbansound8k,
-    prepare_esc50, prepare_fsdd, prepare_speakers, prepare_speech_commands, prepare_urbansound8k,
+    prepare_esc50, prepare_speakers, prepare_speech_commands, prepare_urbansound8k,
 )
 from audiocs.prep.common import group_folds, index_labels
 from audiocs.prep.speakers import segment_bounds

@@ -15,7 +15,6 @@ from test_train_data import tone_cache, write_config  # noqa: F401  (fixture)
 from audiocs.cache import FeatureCache
 from audiocs.cli import main
 from audiocs.data import sliding_windows
-from audiocs.errors import AudiocsError
 from audiocs.scoring import read_embeddings
 from audiocs.train.checkpoint import build_modules, model_meta, save_checkpoint
 from audiocs.train.config import load_config
