@@ -195,21 +195,26 @@ def _read_part(part: Path, n: int, F: int) -> dict[str, np.ndarray]:
         raise AudiocsError(f"{part}: unreadable part file ({err}); delete it and re-run") from None
     if any(len(v) != n for v in data.values()) or data["sums"].shape != (n, F):
         raise AudiocsError(f"{part}: does not hold {n} clips of {F} features; delete it and re-run")
-    _open_frames(part, int(data["lengths"][data["lengths"] >= 0].sum()), F).close()
+    _open_frames(part, _kept_frames(data["lengths"]), F).close()
     return data
 
 
-def _part_is_complete(part: Path, n: int, F: int) -> bool:
-    """True when ``part`` holds n finished clips; an unreadable part is deleted (recomputed)."""
+def _finished_part(part: Path, n: int, F: int) -> dict[str, np.ndarray] | None:
+    """The meta of ``part`` when it holds n finished clips, else None; an unreadable part is
+    deleted (recomputed)."""
     if not part.is_file():
-        return False
+        return None
     try:
-        _read_part(part, n, F)
+        return _read_part(part, n, F)
     except AudiocsError:
         part.unlink()
         part.with_suffix(".npy").unlink(missing_ok=True)
-        return False
-    return True
+        return None
+
+
+def _kept_frames(lengths: np.ndarray) -> int:
+    """Frames of the kept clips (rejected clips have length -1)."""
+    return int(lengths[lengths >= 0].sum())
 
 
 def _npy_header(frames: int, F: int) -> bytes:
@@ -220,22 +225,22 @@ def _npy_header(frames: int, F: int) -> bytes:
     return buf.getvalue()
 
 
-def _gather_frames(dst, chunks: list[tuple[list[int], Path]], results, todo: set[int], F: int,
-                   bar) -> dict[str, np.ndarray]:
+def _gather_frames(dst, chunks: list[tuple[list[int], Path]], results,
+                   done: dict[int, dict[str, np.ndarray]], F: int, bar) -> dict[str, np.ndarray]:
     """Append every chunk's frames to the open file ``dst`` (a .npy: header written last) in
-    manifest order, while later chunks are still being extracted; returns the joined meta."""
+    manifest order: those ``done`` before this run, the others from ``results`` as they are
+    extracted; returns the joined meta."""
     # numpy pads a version 1.0 header to 64 bytes; any 2-D float32 shape needs 128 of them
     reserved = len(_npy_header(2**62, F))
     dst.seek(reserved)
     metas, unsynced = [], 0
     for k, (idx, part) in enumerate(chunks):
-        if k in todo:
+        if k in done:
+            meta = done[k]
+        else:
             meta = next(results)
             bar.update(len(idx))
-        else:
-            meta = _read_part(part, len(idx), F)
-        lengths = meta["lengths"]
-        frames = int(lengths[lengths >= 0].sum())
+        frames = _kept_frames(meta["lengths"])
         with _open_frames(part, frames, F) as src:
             shutil.copyfileobj(src, dst, 1 << 22)
         metas.append(meta)
@@ -245,8 +250,7 @@ def _gather_frames(dst, chunks: list[tuple[list[int], Path]], results, todo: set
             getattr(os, "fdatasync", os.fsync)(dst.fileno())  # macOS has no fdatasync
             unsynced = 0
     joined = {k: np.concatenate([m[k] for m in metas]) for k in _META}
-    lengths = joined["lengths"]
-    header = _npy_header(int(lengths[lengths >= 0].sum()), F)
+    header = _npy_header(_kept_frames(joined["lengths"]), F)
     if len(header) != reserved:  # cannot happen for a 2-D shape; never write a bad file
         raise AudiocsError(f"{dst.name}: .npy header of {len(header)} bytes, reserved {reserved}")
     dst.seek(0)
@@ -316,15 +320,17 @@ def build_cache(manifest: str | Path | Sequence[ManifestRow], out_dir: str | Pat
     remove_temp_files(out)
     chunks = [(list(range(a, min(a + chunk_size, len(rows)))), part_dir / f"part-{k:06d}.npz")
               for k, a in enumerate(range(0, len(rows), chunk_size))]
-    todo = [k for k, (idx, part) in enumerate(chunks) if not _part_is_complete(part, len(idx), F)]
+    done = {k: meta for k, (idx, part) in enumerate(chunks)
+            if (meta := _finished_part(part, len(idx), F)) is not None}
+    todo = [k for k in range(len(chunks)) if k not in done]
     results = _chunk_results([([rows[i].path for i in chunks[k][0]], chunks[k][1]) for k in todo],
                              settings, min_rms, workers)
-    bar = tqdm(total=len(rows), initial=len(rows) - sum(len(chunks[k][0]) for k in todo),
+    bar = tqdm(total=len(rows), initial=sum(len(chunks[k][0]) for k in done),
                unit="clip", desc="features", disable=not progress)
     # features.npy appears (atomic rename) only once every check below has passed
     with atomic_path(out / "features.npy") as tmp:
         with closing(results), bar, open(tmp, "wb") as dst:  # closing: stops the pool on error
-            meta = _gather_frames(dst, chunks, results, set(todo), F, bar)
+            meta = _gather_frames(dst, chunks, results, done, F, bar)
         lengths = meta["lengths"]
         rejected = _check_rejections(out, rows, meta, strict)
         kept = [r for r, n in zip(rows, lengths) if n >= 0]
@@ -349,7 +355,7 @@ def build_cache(manifest: str | Path | Sequence[ManifestRow], out_dir: str | Pat
     _write_json(out / MARKER, {
         "fingerprint": fingerprint, "class_names": class_names(rows), "kept": len(kept),
         "rejected": dict(Counter(r for _, r, _ in rejected)), "frames": int(offsets[-1]),
-        "chunks": len(chunks), "chunks_resumed": len(chunks) - len(todo)})
+        "chunks": len(chunks), "chunks_resumed": len(done)})
     (out / _BUILD).unlink(missing_ok=True)
     shutil.rmtree(part_dir, ignore_errors=True)
     if progress:
