@@ -20,8 +20,7 @@ import numpy as np
 import torch
 from sklearn.metrics.pairwise import cosine_similarity
 
-from audiocs.scoring import EmbeddingSet, Trials, cosine_scores
-from audiocs.scoring import write_embeddings, write_trials
+from audiocs.scoring import EmbeddingSet, Trials, cosine_scores, write_embeddings, write_trials
 from audiocs.scoring.pipeline import run_score, score_trials
 
 

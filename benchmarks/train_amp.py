@@ -16,36 +16,23 @@ against ``none`` (float32) measured in the same run.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import tempfile
 from pathlib import Path
 
 import torch
+from _common import synthetic_cache
 
-from audiocs.cache import FeatureCache, build_cache
-from audiocs.features import FeatureSettings
-from audiocs.prep.esc50 import prepare_esc50
-from audiocs.synthetic import generate_esc50_like
+from audiocs.cache import FeatureCache
 from audiocs.train.config import load_config
 from audiocs.train.distributed import resolve_device
 from audiocs.train.loop import train
 from audiocs.train.splits import resolve_splits
 
 
-def make_cache(work: Path, clips_per_class: int) -> Path:
-    """The generated corpus, its manifest and its cache (statistics from folds 1-4)."""
-    corpus = generate_esc50_like(work / "corpus", clips_per_class=clips_per_class,
-                                 sample_rate=16000, workers=2, progress=False)
-    manifest = prepare_esc50(corpus, work / "prepared")
-    build_cache(manifest, work / "cache", FeatureSettings(), workers=2, train_folds=[1, 2, 3, 4],
-                progress=False)
-    return work / "cache"
-
-
-def run_one(cache: Path, exp: Path, args: argparse.Namespace, amp: str) -> dict:
+def run_one(cache: FeatureCache, exp: Path, args: argparse.Namespace, amp: str) -> dict:
     """Train once with ``train.amp = amp``; returns the measured numbers."""
-    overrides = [f"data.cache_dir={cache}", "data.test_folds=[5]", "data.valid_split=fraction",
+    overrides = [f"data.cache_dir={cache.root}", "data.test_folds=[5]", "data.valid_split=fraction",
                  "data.valid_fraction=0.1", f"data.batch_size={args.batch_size}",
                  f"data.crop_frames={args.crop_frames}", f"data.num_workers={args.workers}",
                  f"model.name={args.model}", "loss.name=cs_softmax", "optim.name=sgd",
@@ -56,14 +43,12 @@ def run_one(cache: Path, exp: Path, args: argparse.Namespace, amp: str) -> dict:
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     cfg = load_config(None, overrides)
-    features = FeatureCache(cache)
-    rows = len(resolve_splits(features.folds, features.labels, cfg.data, cfg.train.seed).train)
-    last = train(cfg, exp)
-    history = [json.loads(line) for line in (exp / "metrics.jsonl").read_text().splitlines()]
+    rows = len(resolve_splits(cache.folds, cache.labels, cfg.data, cfg.train.seed).train)
+    last = train(cfg, exp)  # the last epoch's record
     samples = rows // args.batch_size * args.batch_size  # full batches only
-    result = {"amp": amp, "epoch_s": history[-1]["time_s"], "train_loss": last["train_loss"],
+    result = {"amp": amp, "epoch_s": last["time_s"], "train_loss": last["train_loss"],
               "valid_acc": last.get("valid_acc", float("nan")),
-              "samples_s": samples / history[-1]["time_s"]}
+              "samples_s": samples / last["time_s"]}
     if device.type == "cuda":
         result["peak_gib"] = torch.cuda.max_memory_allocated(device) / 2**30
     return result
@@ -89,7 +74,7 @@ def main() -> None:
         f"CPU ({os.cpu_count()} cores, {torch.get_num_threads()} torch threads)"
     with tempfile.TemporaryDirectory() as tmp:
         work = args.work_dir or Path(tmp)
-        cache = make_cache(work, args.clips_per_class)
+        cache = synthetic_cache(work, args.clips_per_class, 16000, train_folds=[1, 2, 3, 4])
         rows = []
         for amp in amps:
             rows.append(run_one(cache, work / "runs" / f"{args.model}-{amp}", args, amp))

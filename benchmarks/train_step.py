@@ -18,36 +18,12 @@ import statistics
 import time
 
 import torch
+from _common import TrainStep
 
-from audiocs.losses import create_classifier, create_loss
-from audiocs.models import create_model, list_models
+from audiocs.models import list_models
 
-SETTINGS = {"float32": (False, False), "float32, channels_last": (True, False),
-            "bf16 autocast, channels_last": (True, True)}
-
-
-class Step:
-    """One SGD step of ``name`` + a CS-Softmax head on a fixed batch."""
-
-    def __init__(self, name: str, n_features: int, channels_last: bool, bf16: bool,
-                 classes: int = 10) -> None:
-        torch.manual_seed(0)
-        self.model = create_model(name, n_features=n_features).train()
-        if channels_last:
-            self.model.to(memory_format=torch.channels_last)
-        self.classifier = create_classifier("cs_softmax", self.model.embed_dim, classes)
-        self.loss = create_loss("cs_softmax")
-        params = list(self.model.parameters()) + list(self.classifier.parameters())
-        self.optimizer = torch.optim.SGD(params, lr=0.01, momentum=0.9)
-        self.bf16 = bf16
-
-    def __call__(self, x: torch.Tensor, y: torch.Tensor) -> None:
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bf16):
-            scores = self.classifier(self.model(x))
-        loss = self.loss(scores, y)
-        self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        self.optimizer.step()
+SETTINGS = {"float32": (False, "none"), "float32, channels_last": (True, "none"),
+            "bf16 autocast, channels_last": (True, "bf16")}  # (channels_last, amp)
 
 
 def main() -> None:
@@ -68,7 +44,8 @@ def main() -> None:
           + " | ".join(f"{s} speed-up" for s in list(SETTINGS)[1:]) + " |")
     print("|---" * (2 * len(SETTINGS)) + "|")
     for name in args.models:
-        steps = {s: Step(name, args.features, *flags) for s, flags in SETTINGS.items()}
+        steps = {s: TrainStep(args.features, 10, name=name, channels_last=cl, amp=amp)
+                 for s, (cl, amp) in SETTINGS.items()}
         for step in steps.values():  # warm-up: oneDNN primitives
             step(x, y)
         times: dict[str, list[float]] = {s: [] for s in SETTINGS}

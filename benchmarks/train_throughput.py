@@ -40,13 +40,10 @@ import torch
 from threadpoolctl import threadpool_limits
 from torch.utils.data import DataLoader, Dataset, RandomSampler
 
-from audiocs.cache import FeatureCache, build_cache
+from _common import TrainStep, synthetic_cache
+
+from audiocs.cache import FeatureCache
 from audiocs.data import ClipDataset, collate_clips, crop_clip
-from audiocs.features import FeatureSettings
-from audiocs.losses import create_classifier, create_loss
-from audiocs.models import create_model
-from audiocs.prep.esc50 import prepare_esc50
-from audiocs.synthetic import generate_esc50_like
 
 Batch = dict[str, torch.Tensor]
 
@@ -86,30 +83,6 @@ def one_blas_thread(_worker_id: int) -> None:
     threadpool_limits(1)
 
 
-class TrainStep:
-    """One optimizer step of vgg_small + CS-Softmax on a batch (the loop being measured)."""
-
-    def __init__(self, n_features: int, num_classes: int, seed: int, amp: str = "none") -> None:
-        torch.manual_seed(seed)
-        self.model = create_model("vgg_small", n_features=n_features).train()
-        self.model.to(memory_format=torch.channels_last)  # as `train.channels_last` (default)
-        self.amp = amp
-        self.classifier = create_classifier("cs_softmax", self.model.embed_dim, num_classes)
-        self.loss = create_loss("cs_softmax")
-        params = list(self.model.parameters()) + list(self.classifier.parameters())
-        self.optimizer = torch.optim.SGD(params, lr=0.01, momentum=0.9)
-
-    def __call__(self, batch: Batch) -> int:
-        """Train on ``batch``; returns its size."""
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.amp == "bf16"):
-            scores = self.classifier(self.model(batch["features"]))
-        loss = self.loss(scores, batch["labels"])
-        self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        self.optimizer.step()
-        return len(batch["labels"])
-
-
 def _live_children_seconds() -> float:
     """CPU time of this process's running children (persistent DataLoader workers), Linux."""
     total, tick = 0.0, os.sysconf("SC_CLK_TCK")
@@ -142,7 +115,8 @@ def measure(batches: Callable[[], Iterable[Batch]], step: TrainStep | None,
     it: Iterator[Batch] = iter(batches())
     for _ in range(steps):
         batch = next(it)
-        seen += step(batch) if step is not None else len(batch["labels"])
+        seen += step(batch["features"], batch["labels"]) if step is not None \
+            else len(batch["labels"])
     wall = time.perf_counter() - start
     del it
     gc.collect()
@@ -159,18 +133,11 @@ def measure_in_turn(batches: dict[str, Callable[[], Iterable[Batch]]],
     for i in range(num_steps):
         for name in names[i % len(names):] + names[:i % len(names)]:  # rotate who goes first
             wall_start, cpu_start = time.perf_counter(), time.process_time()
-            seen[name] += steps[name](next(iterators[name]))
+            batch = next(iterators[name])
+            seen[name] += steps[name](batch["features"], batch["labels"])
             wall[name] += time.perf_counter() - wall_start
             cpu[name] += time.process_time() - cpu_start
     return {name: (seen[name] / wall[name], 1000 * cpu[name] / seen[name]) for name in names}
-
-
-def make_cache(work: Path, args: argparse.Namespace) -> FeatureCache:
-    """Generate the corpus, write its manifest and build the feature cache under ``work``."""
-    corpus = generate_esc50_like(work / "corpus", clips_per_class=args.clips_per_class,
-                                 sample_rate=args.source_rate, workers=2, progress=False)
-    manifest = prepare_esc50(corpus, work / "prepared")
-    return build_cache(manifest, work / "cache", FeatureSettings(), workers=2, progress=False)
 
 
 def run(args: argparse.Namespace, cache: FeatureCache) -> tuple[dict, dict]:
@@ -197,7 +164,7 @@ def run(args: argparse.Namespace, cache: FeatureCache) -> tuple[dict, dict]:
             pipelines[name], workers_of[name] = loader(dataset, workers), workers
     num_classes = len(cache.class_names)
     for batches in pipelines.values():  # warm-up: librosa's numba kernels, oneDNN primitives
-        measure(batches, TrainStep(cache.num_features, num_classes, 0, args.amp), 1)
+        measure(batches, TrainStep(cache.num_features, num_classes, amp=args.amp), 1)
     train: dict[str, list[tuple[float, float]]] = {name: [] for name in pipelines}
     load: dict[str, list[tuple[float, float]]] = {name: [] for name in pipelines
                                                   if name != "in-memory tensors"}
@@ -274,7 +241,7 @@ def main() -> None:
     load_before = os.getloadavg()
     with tempfile.TemporaryDirectory() as tmp:
         work = args.work_dir or Path(tmp)
-        cache = make_cache(work, args)
+        cache = synthetic_cache(work, args.clips_per_class, args.source_rate)
         print(f"{len(cache)} clips of 5 s at {args.source_rate} Hz; batch {args.batch_size}, "
               f"crop {args.crop_frames} frames; amp {args.amp}; torch {torch.__version__} with "
               f"{torch.get_num_threads()} threads on {os.cpu_count()} CPUs; load average "
