@@ -26,6 +26,7 @@ from audiocs.features import FeatureSettings, compute_features
 from audiocs.losses.classifiers import CosineClassifier
 from audiocs.train.checkpoint import BEST, InferenceBundle, load_for_inference
 from audiocs.train.config import EvalConfig
+from audiocs.train.distributed import resolve_device
 from audiocs.train.evaluate import clip_scores
 
 # One input: a file path, or a waveform (samples,) or (channels, samples) as numpy or torch.
@@ -83,7 +84,7 @@ class Model:
 
     def __init__(self, bundle: InferenceBundle, device: str | torch.device = "cpu") -> None:
         self.bundle = bundle
-        self.device = torch.device(device)
+        self.device = resolve_device(str(device))
 
     @property
     def classes(self) -> list[str]:

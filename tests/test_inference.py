@@ -47,6 +47,16 @@ def test_embed_equals_audiocs_embed_on_the_cache(tmp_path, tone_cache):
     assert abs(np.linalg.norm(mine, axis=1) - 1).max() < 1e-5
 
 
+def test_device_auto_is_resolved_for_inference(tmp_path, tone_cache):
+    exp, _ = make_experiment(tmp_path, tone_cache)
+    expected = torch.device("cuda:0" if torch.cuda.is_available() else "cpu")
+    model = audiocs.load(exp, device="auto")
+    assert model.device == expected
+    assert next(model.bundle.model.parameters()).device.type == expected.type
+    assert main(["predict", "--exp-dir", str(exp), "--device", "auto",
+                 FeatureCache(tone_cache).rows[0].path]) == 0
+
+
 def test_waveforms_channels_and_sample_rates(tmp_path, tone_cache):
     exp, _ = make_experiment(tmp_path, tone_cache)
     model = audiocs.load(exp)

@@ -44,7 +44,7 @@ def test_train_then_evaluate_beats_an_untrained_model(tmp_path: Path, tone_cache
     exp = tmp_path / "exp"
     untrained = _untrained_accuracy(config, fold=1)
     assert main(["train", "--config", str(config), "--fold", "1", "--exp-dir", str(exp)]) == 0
-    assert main(["evaluate", "--exp-dir", str(exp)]) == 0
+    assert main(["evaluate", "--exp-dir", str(exp), "--device", "auto"]) == 0  # resolved
     result = json.loads((exp / "eval" / "test" / "metrics.json").read_text())
     print(f"test fold 1: untrained accuracy {untrained:.3f}, trained {result['accuracy']:.3f}")
     # measured: untrained 0.25 (chance, 4 classes), trained 1.0 after 4 epochs (48 train clips)

@@ -27,6 +27,7 @@ from audiocs.fileio import atomic_path
 from audiocs.losses import ClassificationLoss, create_classifier, create_loss
 from audiocs.models import create_model
 from audiocs.train.config import Config, config_from_dict
+from audiocs.train.distributed import resolve_device
 
 CHECKPOINT_DIR = "checkpoints"
 LAST, BEST = "last.pt", "best.pt"
@@ -207,7 +208,9 @@ class InferenceBundle:
 
 def load_for_inference(exp_dir_or_ckpt: str | Path, *, prefer: str = BEST,
                        device: str | torch.device = "cpu") -> InferenceBundle:
-    """Load best.pt (else last.pt) of an experiment folder, or a given .pt file."""
+    """Load best.pt (else last.pt) of an experiment folder, or a given .pt file, onto ``device``
+    (``auto``, ``cpu``, ``cuda``, ``cuda:N`` or a torch.device)."""
+    device = resolve_device(str(device))
     path = find_checkpoint(exp_dir_or_ckpt, prefer)
     state = load_checkpoint(path)
     check_meta(state, path)

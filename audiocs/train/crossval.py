@@ -18,7 +18,6 @@ from audiocs.errors import AudiocsError
 from audiocs.fileio import atomic_write
 from audiocs.train.checkpoint import CHECKPOINT_DIR, LAST
 from audiocs.train.config import load_config
-from audiocs.train.distributed import resolve_device
 from audiocs.train.evaluate import evaluate_experiment
 from audiocs.train.loop import train
 from audiocs.train.splits import apply_fold
@@ -77,7 +76,7 @@ def run_crossval(config_path: str | Path | None, overrides: list[str], exp_dir: 
             print(f"== fold {k}: training in {fold_dir}", flush=True)
             train(cfg, fold_dir, resume=(fold_dir / CHECKPOINT_DIR / LAST).is_file())
             evaluate_experiment(fold_dir, split="test",
-                                device=str(resolve_device(cfg.train.device)))
+                                device=cfg.train.device)
             done = _finished(fold_dir)
         else:
             print(f"== fold {k}: finished earlier (accuracy {done.accuracy:.4f})", flush=True)

@@ -22,6 +22,7 @@ from audiocs.fileio import atomic_write
 from audiocs.plots import plot_confusion, plot_training_curves
 from audiocs.train.checkpoint import load_for_inference
 from audiocs.train.config import EvalConfig
+from audiocs.train.distributed import resolve_device
 from audiocs.train.splits import resolve_splits
 
 AMP_DTYPES = {"none": None, "bf16": torch.bfloat16, "fp16": torch.float16}
@@ -148,7 +149,7 @@ def evaluate_experiment(exp_dir: str | Path, *, split: str = "test", fold: int |
     if indices.size == 0:
         raise AudiocsError(f"{exp}: the {split} split is empty (data.test_folds = "
                            f"{cfg.data.test_folds}); train with --fold k to have a test fold")
-    dev = torch.device(device)
+    dev = resolve_device(str(device))
     scores = clip_scores(bundle.model.to(dev), bundle.classifier.to(dev), cache, indices,
                          bundle.mean, bundle.std, cfg.eval, dev)
     labels = cache.labels[indices]
