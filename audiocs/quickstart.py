@@ -105,6 +105,7 @@ def quickstart(out_dir: str | Path = "quickstart", options: QuickstartOptions | 
     from audiocs.prep import prepare_esc50
     from audiocs.scoring.pipeline import run_score, run_trials
     from audiocs.synthetic import generate_esc50_like
+    from audiocs.train.checkpoint import CHECKPOINT_DIR, LAST
     from audiocs.train.config import load_config
     from audiocs.train.evaluate import evaluate_experiment
     from audiocs.train.loop import train
@@ -126,7 +127,7 @@ def quickstart(out_dir: str | Path = "quickstart", options: QuickstartOptions | 
         run = out / "runs" / loss
         cfg = load_config(None, _overrides(opts.training(cache, loss)))
         stages.run(f"train.{loss}", lambda: train(
-            cfg, run, resume=(run / "checkpoints" / "last.pt").is_file()))
+            cfg, run, resume=(run / CHECKPOINT_DIR / LAST).is_file()))
         stages.run(f"evaluate.{loss}", lambda: evaluate_experiment(run, split="test"))
         stages.run(f"embed.{loss}", lambda: embed_cache(
             run, cache, run / "embeddings", folds=[TEST_FOLD], progress=False))

@@ -12,13 +12,14 @@ table is rewritten (atomically) after each run, so the sweep can be stopped and 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import subprocess
 import sys
 from pathlib import Path
 
 from audiocs.fileio import atomic_write
+from audiocs.train.checkpoint import CHECKPOINT_DIR, LAST
+from audiocs.train.evaluate import read_history
 
 STAGES = (
     ("weight_update", "loss.params.weight_update", [0.0, 0.25, 0.5, 0.75, 1.0]),
@@ -33,28 +34,21 @@ def run_name(params: dict[str, float], seed: int) -> str:
     return f"s{params['scale']:g}_m{params['margin']:g}_lam{params['weight_update']:g}_seed{seed}"
 
 
-def history(exp: Path) -> list[dict]:
-    path = exp / "metrics.jsonl"
-    if not path.exists():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-
-
 def run(config: Path, exp: Path, params: dict[str, float], seed: int, epochs: int,
         overrides: list[str]) -> list[dict]:
     """Train one setting (skipped when finished, resumed when interrupted); its history."""
-    done = history(exp)
+    done = read_history(exp)
     if len(done) >= epochs:
         return done
     sets = [f"train.seed={seed}", f"train.epochs={epochs}", "train.progress=false", *overrides]
     sets += [f"{KEYS[name]}={value}" for name, value in params.items()]
     cmd = [sys.executable, "-m", "audiocs", "train", "--config", str(config), "--exp-dir", str(exp)]
     cmd += [arg for item in sets for arg in ("--set", item)]
-    if (exp / "checkpoints" / "last.pt").exists():
+    if (exp / CHECKPOINT_DIR / LAST).exists():
         cmd.append("--resume")
     print(" ".join(cmd), flush=True)
     subprocess.run(cmd, check=True)
-    return history(exp)
+    return read_history(exp)
 
 
 def best_valid(hist: list[dict]) -> float:
