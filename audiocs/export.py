@@ -17,13 +17,11 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import torch.nn.functional as F
-import torchaudio.functional as AF
 from torch import nn
 
 from audiocs import __version__
 from audiocs.errors import AudiocsError
-from audiocs.features import FeatureSettings
+from audiocs.features import FeatureExtractor
 from audiocs.fileio import atomic_path
 from audiocs.train.checkpoint import BEST, InferenceBundle, load_for_inference
 
@@ -45,50 +43,10 @@ class FeatureEmbedder(nn.Module):
         return emb / emb.norm(dim=1, keepdim=True).clamp_min(1e-12)
 
 
-class LogMelFrontEnd(nn.Module):
-    """Waveforms (B, samples) -> log-mel features (B, T, n_mels) equal to ``compute_features`` per row.
-
-    The Hann window is zero-padded to ``n_fft`` (as ``torch.stft`` does) and frames are centred
-    by zero padding; ``top_db`` clips each row below its own maximum; ``cmn`` subtracts each row's
-    mean over time.
-    """
-
-    def __init__(self, settings: FeatureSettings) -> None:
-        super().__init__()
-        if settings.kind != "logmel":
-            raise AudiocsError(f"export --from-waveform supports logmel features, the model uses "
-                               f"{settings.kind!r} (export from features instead)")
-        s = self.settings = settings
-        fmax = s.sample_rate / 2 if s.fmax is None else s.fmax
-        self.register_buffer("mel", AF.melscale_fbanks(s.n_fft // 2 + 1, s.fmin, fmax, s.n_mels, s.sample_rate,
-                                                       norm="slaney", mel_scale="slaney"))
-        left = (s.n_fft - s.win_length) // 2
-        self.register_buffer("window", F.pad(torch.hann_window(s.win_length), (left, s.n_fft - s.win_length - left)))
-
-    def forward(self, waveform: torch.Tensor) -> torch.Tensor:
-        s = self.settings
-        x = F.pad(waveform.float(), (s.n_fft // 2, s.n_fft // 2))
-        if torch.onnx.is_in_onnx_export():  # the ONNX STFT symbolic takes real (.., 2) output only
-            spec = torch.stft(x, s.n_fft, s.hop_length, s.n_fft, self.window, center=False,
-                              return_complex=False)
-        else:
-            spec = torch.view_as_real(torch.stft(x, s.n_fft, s.hop_length, s.n_fft, self.window,
-                                                 center=False, return_complex=True))
-        power = spec.pow(2).sum(-1)  # (B, n_fft/2+1, T)
-        if s.power == 1.0:
-            power = power.sqrt()
-        db = 10.0 * torch.log10((power.transpose(1, 2) @ self.mel).clamp_min(s.amin))
-        if s.top_db is not None:
-            db = torch.maximum(db, db.amax(dim=(1, 2), keepdim=True) - s.top_db)
-        if s.cmn:
-            db = db - db.mean(dim=1, keepdim=True)
-        return db
-
-
 class WaveformEmbedder(nn.Module):
     """Mono waveforms (B, samples) at the model's rate -> L2-normalized embeddings (B, D)."""
 
-    def __init__(self, front_end: LogMelFrontEnd, embedder: FeatureEmbedder) -> None:
+    def __init__(self, front_end: FeatureExtractor, embedder: FeatureEmbedder) -> None:
         super().__init__()
         self.front_end = front_end
         self.embedder = embedder
@@ -100,7 +58,11 @@ class WaveformEmbedder(nn.Module):
 def export_module(bundle: InferenceBundle, from_waveform: bool = False) -> nn.Module:
     """The module that gets exported, on CPU in eval mode."""
     embedder = FeatureEmbedder(bundle.model.cpu(), torch.from_numpy(bundle.mean), torch.from_numpy(bundle.std))
-    module = WaveformEmbedder(LogMelFrontEnd(bundle.settings), embedder) if from_waveform else embedder
+    if from_waveform and bundle.settings.kind != "logmel":
+        raise AudiocsError(f"export --from-waveform supports logmel features, the model uses "
+                           f"{bundle.settings.kind!r} (export from features instead)")
+    module = WaveformEmbedder(FeatureExtractor(bundle.settings), embedder) if from_waveform \
+        else embedder
     return module.eval()
 
 

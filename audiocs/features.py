@@ -9,6 +9,7 @@ from typing import Any
 
 import torch
 import torchaudio.compliance.kaldi as kaldi
+import torch.nn.functional as F
 import torchaudio.functional as AF
 
 from audiocs.errors import AudiocsError
@@ -94,7 +95,12 @@ class FeatureSettings:
 
 
 class FeatureExtractor(torch.nn.Module):
-    """Waveform (samples,) float32 at ``settings.sample_rate`` -> features (T, n_mels) float32."""
+    """Waveform (samples,) float32 at ``settings.sample_rate`` -> features (T, n_mels) float32.
+
+    ``logmel`` also takes a batch (..., samples) -> (..., T, n_mels), each row clipped at
+    ``top_db`` below its own maximum; it is written so that the TorchScript tracer and the ONNX
+    exporter (opset 17 STFT) take it as it is (``audiocs export --from-waveform``).
+    """
 
     def __init__(self, settings: FeatureSettings) -> None:
         super().__init__()
@@ -105,31 +111,40 @@ class FeatureExtractor(torch.nn.Module):
             mel = AF.melscale_fbanks(s.n_fft // 2 + 1, s.fmin, fmax, s.n_mels, s.sample_rate,
                                      norm="slaney", mel_scale="slaney")
             self.register_buffer("mel", mel, persistent=False)  # (n_fft/2+1, n_mels)
-            self.register_buffer("window", torch.hann_window(s.win_length), persistent=False)
+            # the Hann window zero-padded to n_fft, centred (as torch.stft pads a shorter one)
+            left = (s.n_fft - s.win_length) // 2
+            window = F.pad(torch.hann_window(s.win_length), (left, s.n_fft - s.win_length - left))
+            self.register_buffer("window", window, persistent=False)
 
     def forward(self, waveform: torch.Tensor) -> torch.Tensor:
-        """(samples,) -> (T, n_mels)."""
-        if waveform.dim() != 1:
+        """(samples,) -> (T, n_mels); logmel also (..., samples) -> (..., T, n_mels)."""
+        if waveform.dim() != 1 and (self.settings.kind != "logmel" or waveform.dim() == 0):
             raise ValueError(f"expected a mono waveform (samples,), got shape {tuple(waveform.shape)}")
         if self.settings.kind == "logmel":
             features = self._logmel(waveform.float())
         else:
             features = self._fbank(waveform.float())
         if self.settings.cmn:
-            features = features - features.mean(dim=0, keepdim=True)
+            features = features - features.mean(dim=-2, keepdim=True)
         return features
 
     def _logmel(self, wave: torch.Tensor) -> torch.Tensor:
         s = self.settings
-        spec = torch.stft(wave, s.n_fft, s.hop_length, s.win_length, self.window, center=True,
-                          pad_mode="constant", return_complex=True)
-        spec = spec.real.square() + spec.imag.square()  # power |X|^2
+        x = F.pad(wave, (s.n_fft // 2, s.n_fft // 2))  # centred frames, zero padding
+        if torch.onnx.is_in_onnx_export():  # the ONNX STFT symbolic takes real (.., 2) output only
+            spec = torch.stft(x, s.n_fft, s.hop_length, s.n_fft, self.window, center=False,
+                              return_complex=False)
+            power = spec[..., 0].square() + spec[..., 1].square()
+        else:
+            spec = torch.stft(x, s.n_fft, s.hop_length, s.n_fft, self.window, center=False,
+                              return_complex=True)
+            power = spec.real.square() + spec.imag.square()  # |X|^2, (..., n_fft/2+1, T)
         if s.power == 1.0:
-            spec = spec.sqrt()
-        mel = spec.T @ self.mel  # (T, n_mels)
+            power = power.sqrt()
+        mel = power.transpose(-1, -2) @ self.mel  # (..., T, n_mels)
         db = 10.0 * torch.log10(mel.clamp_min(s.amin))
         if s.top_db is not None:
-            db = db.clamp_min(db.max() - s.top_db)
+            db = torch.maximum(db, db.amax(dim=(-2, -1), keepdim=True) - s.top_db)
         return db
 
     def _fbank(self, wave: torch.Tensor) -> torch.Tensor:

@@ -12,7 +12,7 @@ import torch
 
 from audiocs.audio import AudioError, audio_duration, load_audio, read_audio
 from audiocs.errors import AudiocsError
-from audiocs.features import FeatureSettings, compute_features
+from audiocs.features import FeatureExtractor, FeatureSettings, compute_features
 
 
 def _sine(freq: float, rate: int, seconds: float, amp: float = 0.5) -> np.ndarray:
@@ -46,6 +46,18 @@ def test_logmel_equals_librosa(settings: FeatureSettings) -> None:
     assert ours.dtype == torch.float32
     assert tuple(ours.shape) == ref.shape == (settings.num_frames(len(y)), settings.n_mels)
     np.testing.assert_allclose(ours.numpy(), ref, atol=2e-3, rtol=0)
+
+
+@pytest.mark.parametrize("cmn", [False, True])
+def test_logmel_batch_equals_each_row(cmn: bool) -> None:
+    settings = FeatureSettings(cmn=cmn)
+    rows = torch.stack([torch.from_numpy(_sine(440.0, 16000, 0.5)),
+                        torch.from_numpy(_sine(3000.0, 16000, 0.5, amp=1e-3))])  # other maxima
+    batch = FeatureExtractor(settings)(rows)
+    assert batch.shape == (2, 51, 64)
+    for i in range(2):
+        torch.testing.assert_close(batch[i], compute_features(rows[i], settings), rtol=1e-5,
+                                   atol=1e-4)
 
 
 def test_logmel_top_db_floor_is_relative_to_clip_max() -> None:
