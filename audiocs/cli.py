@@ -264,6 +264,41 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_search(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("search", help="resumable grid / seeded random search over config keys, "
+                       "scored on validation data (table + plot)")
+    p.add_argument("--config", default=None, help="base YAML config")
+    p.add_argument("--set", dest="fixed", action="append", default=[], metavar="KEY=VALUE",
+                   help="fixed override for every run (repeatable)")
+    p.add_argument("--space", action="append", default=[], required=True, metavar="KEY=V1,V2",
+                   help="a searched key and its values (repeatable)")
+    p.add_argument("--exp-dir", required=True, help="folder of the runs (re-running resumes)")
+    p.add_argument("--out", required=True, help="results path without suffix: .md, .json, .png")
+    p.add_argument("--trials", type=int, default=None,
+                   help="random search: this many grid points (default: the whole grid)")
+    p.add_argument("--sample-seed", type=int, default=0, help="seed of the random search")
+    p.add_argument("--seeds", type=int, nargs="+", default=[0], help="training seeds per point")
+    p.add_argument("--metric", default="valid_acc", choices=["valid_acc", "eer"])
+    p.add_argument("--eval-cache", default=None, help="eer: cache to embed (default: training's)")
+    p.add_argument("--eval-folds", type=int, nargs="+", default=[], help="eer: folds to verify")
+    p.add_argument("--eer-by", default="speaker", choices=["speaker", "label"])
+    p.set_defaults(func=cmd_search)
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    import shlex
+    from pathlib import Path
+
+    from audiocs.search import Search, parse_space, run_search
+
+    search = Search(args.config, Path(args.exp_dir), args.fixed, args.metric, args.eval_cache,
+                    tuple(args.eval_folds), args.eer_by)
+    command = "audiocs " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    run_search(search, parse_space(args.space), Path(args.out), command, seeds=args.seeds,
+               trials=args.trials, sample_seed=args.sample_seed)
+    return 0
+
+
 # (new subcommands: add an `_add_<name>` above this line and list it in _SUBCOMMANDS)
 
 _SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
@@ -278,6 +313,7 @@ _SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
     _add_quickstart,
     _add_predict,
     _add_export,
+    _add_search,
 ]
 
 

@@ -1,4 +1,5 @@
-"""Figures of a trained model: the confusion matrix with class names and the training curves.
+"""Figures of a trained model: the confusion matrix with class names and the training curves
+(loss, accuracy and, when logged, the cosine statistics of `audiocs.train.stats`).
 
 Every figure is written atomically as PNG with matplotlib's non-interactive Agg backend.
 """
@@ -45,17 +46,26 @@ def plot_confusion(matrix: np.ndarray, class_names: Sequence[str], path: str | P
 
 
 def plot_training_curves(history: Sequence[dict], path: str | Path) -> Path:
-    """Loss (left) and accuracy (right) per epoch from metrics.jsonl records."""
+    """Loss and accuracy per epoch from metrics.jsonl records; when the records hold the
+    cosine statistics (`audiocs.train.stats`), also the target / non-target cosines and the
+    training logit gap."""
     epochs = [r["epoch"] for r in history]
-    fig = Figure(figsize=(10, 4))
-    left, right = fig.add_subplot(1, 2, 1), fig.add_subplot(1, 2, 2)
-    for ax, keys, label in ((left, ("train_loss", "valid_loss"), "loss"),
-                            (right, ("train_acc", "valid_acc"), "accuracy")):
+    panels = [(("train_loss", "valid_loss"), "loss"), (("train_acc", "valid_acc"), "accuracy")]
+    if any("cos_target" in r for r in history):
+        panels += [(("cos_target", "cos_nontarget", "cos_nontarget_max"), "cosine"),
+                   (("logit_gap",), "target logit - largest other logit")]
+    rows = len(panels) // 2
+    fig = Figure(figsize=(10, 4 * rows))
+    for i, (keys, label) in enumerate(panels):
+        ax = fig.add_subplot(rows, 2, i + 1)
         for key in keys:
             values = [r.get(key) for r in history]
             if any(v is not None for v in values):
+                name = key.split("_")[0] if label in ("loss", "accuracy") else key
                 ax.plot(epochs, [np.nan if v is None else v for v in values], marker="o",
-                        markersize=3, label=key.split("_")[0])
+                        markersize=3, label=name)
+        if label.startswith("target logit"):
+            ax.axhline(0.0, color="gray", linewidth=0.8)
         ax.set_xlabel("epoch")
         ax.set_ylabel(label)
         ax.grid(alpha=0.3)

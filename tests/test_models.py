@@ -12,16 +12,20 @@ from audiocs.models.resnet import statistics_pooling
 
 N_FEATURES = 16
 EMBED_DIM = 8
-TINY = {"n_features": N_FEATURES, "embed_dim": EMBED_DIM, "width": 4}
+TINY = {"n_features": N_FEATURES, "embed_dim": EMBED_DIM}
+ECAPA_TINY = {"channels": 8, "scale": 4, "se_channels": 4, "attention_channels": 4}
+SIZE = {"ecapa_tdnn": ECAPA_TINY, "ecapa_tdnn_small": ECAPA_TINY}  # the others: width 4
+MIN_FRAMES = {"ecapa_tdnn": 2, "ecapa_tdnn_small": 2}  # the others: 16
 
 
 def tiny_model(name: str, seed: int = 0) -> EmbeddingModel:
     torch.manual_seed(seed)
-    return create_model(name, **TINY)
+    return create_model(name, **TINY, **SIZE.get(name, {"width": 4}))
 
 
-def test_registry_lists_both_families():
-    assert list_models() == ["resnet18_thin", "resnet34_thin", "vgg_large", "vgg_small"]
+def test_registry_lists_every_family():
+    assert list_models() == ["ecapa_tdnn", "ecapa_tdnn_small", "resnet18_thin", "resnet34_thin",
+                             "vgg_large", "vgg_small"]
 
 
 def test_unknown_name_lists_valid_names():
@@ -102,8 +106,9 @@ def test_padded_batch_with_lengths_matches_clips_alone(name):
 def test_bad_lengths_are_clear_errors(name):
     model = tiny_model(name).eval()
     x = torch.randn(2, 30, N_FEATURES)
-    with pytest.raises(ValueError, match="at least 16 frames, got 12"):
-        model(x, torch.tensor([30, 12]))
+    least = MIN_FRAMES.get(name, 16)
+    with pytest.raises(ValueError, match=f"at least {least} frames, got {least - 1}"):
+        model(x, torch.tensor([30, least - 1]))
     with pytest.raises(ValueError, match="at most 30 frames"):
         model(x, torch.tensor([31, 20]))
 
@@ -111,10 +116,11 @@ def test_bad_lengths_are_clear_errors(name):
 @pytest.mark.parametrize("name", list_models())
 def test_too_few_frames_is_a_clear_error(name):
     model = tiny_model(name).eval()
-    assert model.min_frames == 16
-    model(torch.randn(1, model.min_frames, N_FEATURES))
-    with pytest.raises(ValueError, match="at least 16 frames, got 15"):
-        model(torch.randn(1, 15, N_FEATURES))
+    least = MIN_FRAMES.get(name, 16)
+    assert model.min_frames == least
+    model(torch.randn(1, least, N_FEATURES))
+    with pytest.raises(ValueError, match=f"at least {least} frames, got {least - 1}"):
+        model(torch.randn(1, least - 1, N_FEATURES))
 
 
 @pytest.mark.parametrize("name", list_models())

@@ -71,7 +71,15 @@ class CSSoftmax(ClassificationLoss):
 
     def __init__(self, scale: float = 30.0, margin: float = 0.25, weight_update: float = 0.5) -> None:
         super().__init__(scale, margin)
-        self.weight_update = check_range("weight_update", weight_update, 0.0, 1.0)
+        self.weight_update = self.target_weight_update = check_range(
+            "weight_update", weight_update, 0.0, 1.0)
+
+    def ramp_margin(self, progress: float) -> None:
+        """Move (m, lam) together from (0.5, 0), normalized softmax with no decision margin, to
+        the target (m, lam). With lam > 0, m = 0.5 alone still has a margin: a_p > a_n wherever
+        c < 0.5, so z_y < z_j at c_y = c_j (the logit gap at zero cosines is -s lam / 2)."""
+        super().ramp_margin(progress)
+        self.weight_update = check_range("progress", progress, 0.0, 1.0) * self.target_weight_update
 
     def logits(self, scores: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         return CSSoftmaxLogits.apply(scores, labels, self.scale, self.margin, self.weight_update)

@@ -36,6 +36,7 @@ from audiocs.train.distributed import (DistContext, EpochBatchSampler, all_reduc
 from audiocs.train.evaluate import autocast, classification_metrics, clip_scores
 from audiocs.train.schedules import LRSchedule, MarginSchedule
 from audiocs.train.splits import Splits, apply_fold, resolve_splits
+from audiocs.train.stats import STAT_KEYS, cosine_sums, epoch_means, training_logits
 
 
 class Network(nn.Module):
@@ -45,8 +46,12 @@ class Network(nn.Module):
         super().__init__()
         self.model, self.classifier = model, classifier
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.classifier(self.model(x))
+    def forward(self, x: torch.Tensor, with_embeddings: bool = False
+                ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        """Scores (B, C); with `with_embeddings` also the embeddings (B, D) they came from."""
+        emb = self.model(x)
+        scores = self.classifier(emb)
+        return (scores, emb) if with_embeddings else scores
 
 
 @dataclass
@@ -60,6 +65,7 @@ class Progress:
     loss_sum: float = 0.0
     correct: float = 0.0
     count: float = 0.0
+    stat_sums: list[float] = field(default_factory=lambda: [0.0] * len(STAT_KEYS))
     best_metric: float = float("-inf")
     best_epoch: int = 0
     history: list[dict[str, Any]] = field(default_factory=list)
@@ -109,8 +115,9 @@ class Trainer:
         """The plain Network (unwrapped from DDP)."""
         return self.net.module if isinstance(self.net, DistributedDataParallel) else self.net
 
-    def train_step(self, batch: dict[str, torch.Tensor], seed: int) -> tuple[float, float, int]:
-        """One optimizer step on a batch; returns (loss * n, correct, n) of this rank."""
+    def train_step(self, batch: dict[str, torch.Tensor], seed: int) -> list[float]:
+        """One optimizer step on a batch; returns this rank's sums [loss * n, correct, n, and the
+        `STAT_KEYS` cosine statistics of the first labels]."""
         cfg, device = self.cfg, self.ctx.device
         torch.manual_seed(seed)  # dropout
         gen = torch.Generator().manual_seed(seed)
@@ -122,7 +129,9 @@ class Trainer:
         if cfg.augment.mixup_alpha > 0:
             x, y, y_b, lam = mixup(x, y, cfg.augment.mixup_alpha, gen)
         with autocast(device, cfg.train.amp):
-            scores = self.net(x)
+            scores, emb = self.net(x, with_embeddings=True)
+        stats = cosine_sums(emb.detach(), self.network.classifier.weight.detach(),
+                            training_logits(self.loss, scores.detach(), y), y)
         loss = self.loss.mixup(scores, y, y_b, lam) if lam < 1 else self.loss(scores, y)
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
@@ -133,7 +142,7 @@ class Trainer:
         self.scaler.update()
         pred = self.loss.predict(scores.detach())
         correct = lam * (pred == y).sum().item() + (1 - lam) * (pred == y_b).sum().item()
-        return float(loss.item()) * len(y), float(correct), len(y)
+        return [float(loss.item()) * len(y), float(correct), len(y), *stats]
 
     def train_one_epoch(self, progress: Progress, save_last) -> dict[str, float]:
         """Finish epoch `progress.epoch` from batch `progress.step`; returns its train metrics."""
@@ -141,7 +150,7 @@ class Trainer:
         epoch, steps = progress.epoch, len(self.sampler)
         self.sampler.set_epoch(epoch, skip=progress.step)  # its keys carry the epoch
         self.net.train()
-        local = [0.0, 0.0, 0.0]  # this rank's loss sum, correct, count since the last save
+        local = [0.0] * (3 + len(STAT_KEYS))  # this rank's sums since the last save
         bar = tqdm(self.loader, total=steps, initial=progress.step, desc=f"epoch {epoch + 1}",
                    disable=not (cfg.train.progress and ctx.is_main), leave=False)
         for batch in bar:
@@ -156,12 +165,13 @@ class Trainer:
             every = cfg.train.checkpoint_every_steps
             if every and progress.step % every == 0 and progress.step < steps:
                 self._fold_in(progress, local)
-                local = [0.0, 0.0, 0.0]
+                local = [0.0] * len(local)
                 save_last(progress)
         bar.close()
         self._fold_in(progress, local)
         return {"train_loss": progress.loss_sum / max(progress.count, 1),
-                "train_acc": progress.correct / max(progress.count, 1)}
+                "train_acc": progress.correct / max(progress.count, 1),
+                **epoch_means(progress.stat_sums, progress.count)}
 
     def _fold_in(self, progress: Progress, local: list[float]) -> None:
         """Add every rank's sums since the last save into `progress` (a collective under DDP)."""
@@ -169,6 +179,7 @@ class Trainer:
         progress.loss_sum += total[0]
         progress.correct += total[1]
         progress.count += total[2]
+        progress.stat_sums = [a + b for a, b in zip(progress.stat_sums, total[3:])]
 
     def validate(self, cache: FeatureCache, indices: np.ndarray, meta: dict) -> dict[str, float]:
         """Validation accuracy, macro-F1 and loss (at the current margin) of the network."""
@@ -320,6 +331,7 @@ def _train(cfg: Config, exp: Path, resume: bool, ctx: DistContext) -> dict[str, 
         progress.history.append(record)
         progress.epoch, progress.step = progress.epoch + 1, 0
         progress.loss_sum = progress.correct = progress.count = 0.0
+        progress.stat_sums = [0.0] * len(STAT_KEYS)
         if ctx.is_main:
             metric = record.get("valid_acc", float("nan"))
             if splits.valid.size == 0 or metric > progress.best_metric:

@@ -80,7 +80,8 @@ class LRSchedule(Scheduler):
 
 class MarginSchedule(Scheduler):
     """Ramp progress 0 until `start_epoch`, then linear to 1 over `ramp_epochs`; drives
-    `loss.set_margin(loss.margin_at(progress))`, from the loss's zero margin to its target."""
+    `loss.ramp_margin(progress)`, from the loss's no-margin point to its target (CS-Softmax
+    moves its weight update factor with the margin, see `CSSoftmax.ramp_margin`)."""
 
     def __init__(self, loss: ClassificationLoss, *, start_epoch: float = 0.0,
                  ramp_epochs: float = 0.0) -> None:
@@ -96,4 +97,4 @@ class MarginSchedule(Scheduler):
 
     def _apply(self, value: float) -> None:
         if self.loss.margin_range is not None:  # losses without a margin ignore the schedule
-            self.loss.set_margin(self.loss.margin_at(value))
+            self.loss.ramp_margin(value)
