@@ -278,6 +278,8 @@ def _add_search(sub: argparse._SubParsersAction) -> None:
                    help="random search: this many grid points (default: the whole grid)")
     p.add_argument("--sample-seed", type=int, default=0, help="seed of the random search")
     p.add_argument("--seeds", type=int, nargs="+", default=[0], help="training seeds per point")
+    p.add_argument("--folds", type=int, nargs="+", default=None,
+                   help="outer folds: each point trained with --fold k; nested CV table")
     p.add_argument("--metric", default="valid_acc", choices=["valid_acc", "eer"])
     p.add_argument("--eval-cache", default=None, help="eer: cache to embed (default: training's)")
     p.add_argument("--eval-folds", type=int, nargs="+", default=[], help="eer: folds to verify")
@@ -295,7 +297,7 @@ def cmd_search(args: argparse.Namespace) -> int:
                     tuple(args.eval_folds), args.eer_by)
     command = "audiocs " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     run_search(search, parse_space(args.space), Path(args.out), command, seeds=args.seeds,
-               trials=args.trials, sample_seed=args.sample_seed)
+               trials=args.trials, sample_seed=args.sample_seed, folds=args.folds)
     return 0
 
 

@@ -8,6 +8,13 @@ is finished, so a re-run skips finished runs and resumes an interrupted one from
 checkpoint. After every run the table (`OUT.md`, also `OUT.json`) and the plot (`OUT.png`) are
 rewritten atomically.
 
+With `--folds k1 k2 ...` every (setting, seed) is trained once per outer fold k (test fold k,
+as `audiocs train --fold k`; the validation split comes from the other folds, e.g.
+`data.valid_split=previous_fold`). The table ranks settings by their mean validation score over
+folds and seeds, and a nested cross-validation table chooses, for each fold separately, the
+setting with the best validation score and only then evaluates that fold's test split with it:
+the test fold never takes part in any choice.
+
 Scores are taken on validation data only:
 
 - `valid_acc` (default): the best validation accuracy over the epochs (the split is the
@@ -147,23 +154,27 @@ class Search:
         if self.metric == "eer" and not self.eval_folds:
             raise AudiocsError("--metric eer needs --eval-folds (folds that training does not use)")
 
-    def run(self, setting: Setting, seed: int) -> dict[str, Any]:
+    def run(self, setting: Setting, seed: int, fold: int | None = None) -> dict[str, Any]:
         """Train (or resume, or skip when finished) one run; returns its result record."""
         from audiocs.train.checkpoint import CHECKPOINT_DIR, LAST
         from audiocs.train.config import load_config
         from audiocs.train.loop import train
+        from audiocs.train.splits import apply_fold
 
-        exp = self.exp_dir / f"{setting.name()}_seed{seed}"
+        exp = self.exp_dir / (f"{setting.name()}_seed{seed}"
+                              + ("" if fold is None else f"_fold{fold}"))
         done = exp / RESULT_FILE
         if done.is_file():
             return json.loads(done.read_text())
         cfg = load_config(self.config, [*self.fixed, *setting.overrides(), f"train.seed={seed}"])
+        if fold is not None:
+            apply_fold(cfg, fold)
         start = time.perf_counter()
         train(cfg, exp, resume=(exp / CHECKPOINT_DIR / LAST).is_file())
         seconds = time.perf_counter() - start
         history = [json.loads(line) for line in (exp / "metrics.jsonl").read_text().splitlines()]
         record: dict[str, Any] = {
-            "run": exp.name, "setting": dict(setting.values), "seed": seed,
+            "run": exp.name, "setting": dict(setting.values), "seed": seed, "fold": fold,
             "train_seconds": round(seconds, 1), "epochs": len(history),
             "final_train_acc": history[-1]["train_acc"],
         }
@@ -188,7 +199,9 @@ def summarize(records: list[dict], metric: str) -> list[dict]:
     rows = []
     for key, runs in groups.items():
         values = np.array([r[metric] for r in runs], float)
-        rows.append({"setting": json.loads(key), "seeds": [r["seed"] for r in runs],
+        rows.append({"setting": json.loads(key), "seeds": sorted({r["seed"] for r in runs}),
+                     "folds": sorted({r["fold"] for r in runs if r.get("fold") is not None}),
+                     "runs": len(runs),
                      "mean": float(values.mean()), "std": float(values.std()),
                      "train_seconds": float(np.mean([r["train_seconds"] for r in runs])),
                      "final_train_acc": float(np.mean([r["final_train_acc"] for r in runs]))})
@@ -196,9 +209,27 @@ def summarize(records: list[dict], metric: str) -> list[dict]:
     return rows
 
 
+def nested_selection(records: list[dict], metric: str, exp_dir: Path) -> list[dict]:
+    """For each outer fold: the setting with the best mean validation score over its seeds in
+    that fold, then the test accuracy of those runs (evaluated after the choice)."""
+    from audiocs.train.evaluate import evaluate_experiment
+
+    rows = []
+    for fold in sorted({r["fold"] for r in records if r.get("fold") is not None}):
+        best = summarize([r for r in records if r.get("fold") == fold], metric)[0]
+        runs = [r for r in records if r.get("fold") == fold and r["setting"] == best["setting"]]
+        tests = [evaluate_experiment(exp_dir / r["run"], split="test") for r in runs]
+        rows.append({"fold": fold, "setting": best["setting"], "valid": best["mean"],
+                     "test_accuracy": float(np.mean([t.accuracy for t in tests])),
+                     "test_macro_f1": float(np.mean([t.macro_f1 for t in tests])),
+                     "seeds": best["seeds"]})
+    return rows
+
+
 def write_results(out: Path, records: list[dict], metric: str, command: str,
-                  space: list[tuple[str, list[Any]]], fixed: list[str]) -> None:
-    """`out`.md (table), `out`.json (every run) and `out`.png (score against each key)."""
+                  space: list[tuple[str, list[Any]]], fixed: list[str],
+                  nested: list[dict] | None = None) -> None:
+    """`out`.md (tables), `out`.json (every run) and `out`.png (score against each key)."""
     rows = summarize(records, metric)
     keys = [key for key, _ in space]
     label = "EER % (lower is better)" if metric == "eer" else "best valid accuracy"
@@ -206,23 +237,38 @@ def write_results(out: Path, records: list[dict], metric: str, command: str,
     if fixed:
         lines += ["Fixed: " + ", ".join(f"`{item}`" for item in fixed), ""]
     lines += [f"Space: " + "; ".join(f"`{k}` in {v}" for k, v in space), "",
-              "| rank | " + " | ".join(keys) + f" | seeds | {metric} mean | std | final train acc "
-              "| train s/run |",
-              "| ---: | " + " | ".join("---" for _ in keys) + " | --- | ---: | ---: | ---: | ---: |"]
+              "| rank | " + " | ".join(keys) + f" | seeds | folds | {metric} mean | std "
+              "| final train acc | train s/run |",
+              "| ---: | " + " | ".join("---" for _ in keys)
+              + " | --- | --- | ---: | ---: | ---: | ---: |"]
     for rank, row in enumerate(rows, 1):
         values = " | ".join(_short(row["setting"][k]) for k in keys)
-        lines.append(f"| {rank} | {values} | {','.join(map(str, row['seeds']))} "
+        folds = ",".join(map(str, row["folds"])) or "-"
+        lines.append(f"| {rank} | {values} | {','.join(map(str, row['seeds']))} | {folds} "
                      f"| {row['mean']:.4f} | {row['std']:.4f} | {row['final_train_acc']:.3f} "
                      f"| {row['train_seconds']:.0f} |")
     if rows:
         chosen = ", ".join(f"{k}={_short(v)}" for k, v in rows[0]["setting"].items())
         lines += ["", f"Best on validation: {chosen} ({metric} {rows[0]['mean']:.4f})"]
+    if nested:
+        acc = np.array([n["test_accuracy"] for n in nested])
+        f1 = np.array([n["test_macro_f1"] for n in nested])
+        lines += ["", "## Nested cross-validation: each fold's setting chosen on its validation "
+                  "split, then tested once", "",
+                  "| test fold | chosen setting | valid | test accuracy | test macro-F1 |",
+                  "| ---: | --- | ---: | ---: | ---: |"]
+        lines += [f"| {n['fold']} | " + ", ".join(f"{k}={_short(v)}" for k, v in n["setting"].items())
+                  + f" | {n['valid']:.4f} | {n['test_accuracy']:.4f} | {n['test_macro_f1']:.4f} |"
+                  for n in nested]
+        lines.append(f"| mean +- std | | | {acc.mean():.4f} +- {acc.std():.4f} "
+                     f"| {f1.mean():.4f} +- {f1.std():.4f} |")
     out.parent.mkdir(parents=True, exist_ok=True)
     with atomic_write(out.with_suffix(".md")) as f:
         f.write("\n".join(lines) + "\n")
     with atomic_write(out.with_suffix(".json")) as f:
         json.dump({"command": command, "metric": metric, "fixed": fixed,
-                   "space": [[k, v] for k, v in space], "runs": records}, f, indent=2)
+                   "space": [[k, v] for k, v in space], "runs": records,
+                   "nested": nested or []}, f, indent=2)
     plot_search(records, keys, metric, out.with_suffix(".png"))
 
 
@@ -249,15 +295,23 @@ def plot_search(records: list[dict], keys: list[str], metric: str, path: Path) -
 
 def run_search(search: Search, space: list[tuple[str, list[Any]]], out: Path, command: str, *,
                seeds: Sequence[int] = (0,), trials: int | None = None, sample_seed: int = 0,
+               folds: Sequence[int] | None = None,
                log: Callable[[str], None] = print) -> list[dict]:
-    """Run every (setting, seed) in order, rewriting the results after each; returns the records."""
+    """Run every (setting, seed[, fold]) in order, rewriting the results after each; with
+    `folds`, add the nested cross-validation table at the end. Returns the run records."""
     points = settings(space, trials, sample_seed)
     records: list[dict] = []
-    total = len(points) * len(seeds)
+    outer: list[int | None] = list(folds) if folds else [None]
+    total = len(points) * len(seeds) * len(outer)
     for setting in points:
         for seed in seeds:
-            log(f"[search] run {len(records) + 1}/{total}: {' '.join(setting.overrides())} "
-                f"seed={seed}")
-            records.append(search.run(setting, seed))
-            write_results(out, records, search.metric, command, space, search.fixed)
+            for fold in outer:
+                where = "" if fold is None else f" fold={fold}"
+                log(f"[search] run {len(records) + 1}/{total}: {' '.join(setting.overrides())} "
+                    f"seed={seed}{where}")
+                records.append(search.run(setting, seed, fold))
+                write_results(out, records, search.metric, command, space, search.fixed)
+    if folds:
+        nested = nested_selection(records, search.metric, search.exp_dir)
+        write_results(out, records, search.metric, command, space, search.fixed, nested)
     return records

@@ -134,3 +134,25 @@ def test_cli_search_grid(tmp_path: Path, tone_cache: Path) -> None:
     assert len(json.loads(out.with_suffix(".json").read_text())["runs"]) == 2
     bad = subprocess.run(cmd[:-2] + ["--space", "optim.lr"], capture_output=True, text=True)
     assert bad.returncode != 0 and "expected key=v1,v2" in bad.stderr
+
+
+def test_outer_folds_choose_per_fold_on_validation_only(tmp_path: Path, tone_cache: Path) -> None:
+    from audiocs.train.evaluate import evaluate_experiment
+
+    config = write_config(tmp_path / "c.yaml", tone_cache, train={"epochs": 1},
+                          augment={"mixup_alpha": 0.0})
+    search = Search(str(config), tmp_path / "runs", [])
+    space = parse_space(["optim.lr=0.05,0.00001"])
+    out = tmp_path / "nested"
+    records = run_search(search, space, out, "cmd", folds=[3, 5], log=lambda s: None)
+    assert sorted((r["setting"]["optim.lr"], r["fold"]) for r in records) == [
+        (1e-05, 3), (1e-05, 5), (0.05, 3), (0.05, 5)]
+    nested = json.loads(out.with_suffix(".json").read_text())["nested"]
+    assert [n["fold"] for n in nested] == [3, 5]
+    for n in nested:
+        fold_runs = [r for r in records if r["fold"] == n["fold"]]
+        best = max(fold_runs, key=lambda r: r["valid_acc"])  # ties: the first listed wins
+        assert n["setting"] == best["setting"]
+        test = evaluate_experiment(tmp_path / "runs" / best["run"], split="test")
+        assert n["test_accuracy"] == pytest.approx(test.accuracy)
+    assert "## Nested cross-validation" in out.with_suffix(".md").read_text()
