@@ -425,3 +425,27 @@ def test_cosine_classifier_matches_normalize_and_gradcheck():
     rx, rw = torch.autograd.grad((reference * g).sum(), (x, clf.weight))
     torch.testing.assert_close(gx, rx)
     torch.testing.assert_close(gw, rw)
+
+
+def _rotation_after_one_adam_step(head: CosineClassifier, lr: float) -> float:
+    """Largest angle (degrees) a class weight row turns in one AdamW step on random data."""
+    torch.manual_seed(1)
+    x, y = torch.randn(32, head.weight.shape[1]), torch.randint(0, head.num_classes, (32,))
+    before = head.weight.detach().clone()
+    opt = torch.optim.AdamW(head.parameters(), lr=lr, weight_decay=0.0)
+    CSSoftmax()(head(x), y).backward()
+    opt.step()
+    cos = F.cosine_similarity(before, head.weight.detach(), dim=1).clamp(-1, 1)
+    return float(torch.rad2deg(torch.acos(cos)).max())
+
+
+def test_cosine_classifier_rows_start_at_unit_norm_so_adam_turns_them_gently() -> None:
+    torch.manual_seed(0)
+    head = CosineClassifier(64, 10)
+    norms = head.weight.detach().norm(dim=1)
+    torch.testing.assert_close(norms, torch.ones(10))
+    assert _rotation_after_one_adam_step(head, lr=0.01) < 8.0
+    small = CosineClassifier(64, 10)
+    with torch.no_grad():  # the small-normal init of linear layers: rows of norm ~0.08
+        small.weight.normal_(std=0.01)
+    assert _rotation_after_one_adam_step(small, lr=0.01) > 30.0

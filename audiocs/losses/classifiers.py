@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from audiocs.losses.base import at_least_float32
@@ -49,14 +50,22 @@ class NormalizedLinear(torch.autograd.Function):
 
 
 class CosineClassifier(nn.Module):
-    """(B x D) embeddings -> (B x C) cosines to the class weights W (C x D), in float32."""
+    """(B x D) embeddings -> (B x C) cosines to the class weights W (C x D), in float32.
+
+    Rows of W start as random unit vectors. The cosines do not depend on the row norms, but the
+    optimizer does: Adam moves every element by about `lr` a step, so a row of norm r turns by
+    about lr * sqrt(D) / r radians. With lr 1e-2 and D = 64 that is about 5 degrees for unit
+    rows, and about 60 degrees with the small-normal init common for linear layers (std 0.01,
+    r = 0.08): the class directions would be scrambled at every step (tested).
+    """
 
     def __init__(self, embed_dim: int, num_classes: int) -> None:
         super().__init__()
         if embed_dim < 1 or num_classes < 2:
             raise ValueError(f"need embed_dim >= 1 and num_classes >= 2, got {embed_dim}, {num_classes}")
         self.weight = nn.Parameter(torch.empty(num_classes, embed_dim))
-        nn.init.normal_(self.weight, std=0.01)
+        with torch.no_grad():
+            self.weight.copy_(F.normalize(torch.randn(num_classes, embed_dim), dim=1))
 
     @property
     def num_classes(self) -> int:
