@@ -52,7 +52,13 @@ class Setting:
     values: tuple[tuple[str, Any], ...]
 
     def overrides(self) -> list[str]:
-        return [f"{key}={json.dumps(value)}" for key, value in self.values]
+        """Dotted `key=value` overrides; a joined key `a+b` with value [x, y] sets a=x and b=y."""
+        out = []
+        for key, value in self.values:
+            keys = key.split("+")
+            values = value if len(keys) > 1 else [value]
+            out += [f"{k}={json.dumps(v)}" for k, v in zip(keys, values)]
+        return out
 
     def name(self) -> str:
         """A readable, file-system-safe run name with a short digest of the exact values."""
@@ -67,7 +73,10 @@ def _short(value: Any) -> str:
 
 
 def parse_space(items: Sequence[str]) -> list[tuple[str, list[Any]]]:
-    """`key=v1,v2,...` -> [(key, [values])]; values are parsed as YAML (numbers, bools, lists)."""
+    """`key=v1,v2,...` -> [(key, [values])]; values are parsed as YAML (numbers, bools, lists).
+
+    Keys that must move together are joined with `+` and take lists, one entry per key:
+    `data.crop_frames+train.epochs=[128,40],[400,13]`."""
     space = []
     for item in items:
         key, sep, rest = item.partition("=")
@@ -79,6 +88,10 @@ def parse_space(items: Sequence[str]) -> list[tuple[str, list[Any]]]:
             values = [_value(v) for v in _split_values(rest)]
         except yaml.YAMLError as err:
             raise AudiocsError(f"search space {item!r}: {str(err).splitlines()[0]}") from None
+        width = len(key.split("+"))
+        if width > 1 and not all(isinstance(v, list) and len(v) == width for v in values):
+            raise AudiocsError(f"search space {item!r}: each value of a joined key needs "
+                               f"{width} entries, e.g. [a,b]")
         space.append((key, values))
     return space
 

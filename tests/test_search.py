@@ -156,3 +156,13 @@ def test_outer_folds_choose_per_fold_on_validation_only(tmp_path: Path, tone_cac
         test = evaluate_experiment(tmp_path / "runs" / best["run"], split="test")
         assert n["test_accuracy"] == pytest.approx(test.accuracy)
     assert "## Nested cross-validation" in out.with_suffix(".md").read_text()
+
+
+def test_joined_keys_move_together() -> None:
+    space = parse_space(["data.crop_frames+train.epochs=[128,40],[400,13]", "optim.lr=0.01"])
+    points = settings(space)
+    assert [p.overrides() for p in points] == [
+        ["data.crop_frames=128", "train.epochs=40", "optim.lr=0.01"],
+        ["data.crop_frames=400", "train.epochs=13", "optim.lr=0.01"]]
+    with pytest.raises(AudiocsError, match="2 entries"):
+        parse_space(["a+b=[1,2],[3]"])
