@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# The search behind conf/train.yaml, on validation speakers only: trained on the speakers of
+# folds 3..$folds, scored by the EER of every pair of the fold-2 speakers' non-overlapping
+# segments; fold 1 (the test speakers of run.sh) is never read. Tables: $exp/<stage>.md/.json/.png
+# (committed copies in search/). Each stage varies some keys with the others fixed.
+
+corpus=data/LibriSpeech/train-clean-100
+data=data/speakers-search   # segmentations with statistics from folds 3..$folds
+exp=exp/speakers-search
+folds=5
+segment=2.0
+hop=1.0
+prep_opts="--n-mels 40 --cmn true --kind fbank"
+
+. "$(dirname "$0")/../_common/stages.sh" "$@"
+prep=(--corpus "$corpus" --folds "$folds" --segment "$segment" --train-folds $(seq 3 "$folds"))
+common=(--config "$recipe_dir/conf/search.yaml" --set data.cache_dir="$data/train/features-fbank"
+        --metric eer --eval-cache "$data/eval/features-fbank" --eval-folds 2)
+
+stage 1 prepare python "$repo_root/data_prep/speakers.py" "${prep[@]}" --out "$data/train" \
+  --hop "$hop" $prep_opts
+stage 2 prepare_eval python "$repo_root/data_prep/speakers.py" "${prep[@]}" --out "$data/eval" \
+  $prep_opts
+stage 3 resnet_lr audiocs search "${common[@]}" --set model.name=resnet18_thin \
+  --set model.kwargs.width=16 --space optim.lr=0.001,0.003 --exp-dir "$exp/spk1" \
+  --out "$exp/spk1"
+stage 4 ecapa_channels audiocs search "${common[@]}" --set model.name=ecapa_tdnn \
+  --set optim.lr=0.001 --space model.kwargs.channels=128,256 --exp-dir "$exp/spk2" \
+  --out "$exp/spk2"
