@@ -143,7 +143,7 @@ def quickstart(out_dir: str | Path = "quickstart", options: QuickstartOptions | 
 
 def write_report(out: Path, opts: QuickstartOptions, seconds: dict[str, float]) -> Path:
     """``out/report.md``: settings, the accuracy / EER table, plot links and stage times."""
-    from audiocs.report import read_run, results_table
+    from audiocs.report import read_run, results_table, wilson_interval
 
     runs = [read_run(out / "runs" / loss) for loss in opts.losses]
     trials = sum(1 for line in (out / "trials.txt").read_text().splitlines() if line.strip())
@@ -160,9 +160,31 @@ def write_report(out: Path, opts: QuickstartOptions, seconds: dict[str, float]) 
         f"{1 / len(classes):.2f}.",
         "",
         results_table(runs),
-        "## Plots",
+        "## How far one seed can be trusted",
         "",
     ]
+    clips = 0
+    for loss, run in zip(opts.losses, runs):
+        clips = json.loads((out / "runs" / loss / "eval/test/metrics.json").read_text())["clips"]
+        low, high = wilson_interval(round(run.accuracy * clips), clips)
+        lines.append(f"- {loss}: test accuracy {run.accuracy:.4f}, 95% interval {low:.2f}-"
+                     f"{high:.2f} over the {clips} test clips (Wilson).")
+    lines += [
+        "",
+        f"With {clips} test clips, one run's accuracy is known only to within those intervals, "
+        "and a training seed moves it further (another initialization, crop and batch order): "
+        "two losses whose intervals overlap are not ranked by one seed. The same quickstart "
+        "over several seeds is in the repository's `recipes/quickstart/RESULTS.md`.",
+        "",
+        "## Training curves",
+        "",
+        "Loss and accuracy per epoch, and the cosine geometry: mean cosine of each embedding to "
+        "its own class weight (target) and to the others (mean and largest), and the training "
+        "logit gap (target logit minus the largest other logit, margins included).",
+        "",
+    ]
+    lines += [f"![{loss} training curves](runs/{loss}/eval/curves.png)" for loss in opts.losses]
+    lines += ["", "## Plots", ""]
     for loss in opts.losses:
         lines.append(f"- {loss}: [confusion matrix](runs/{loss}/eval/test/confusion.png), "
                      f"[DET curve](runs/{loss}/scores/det.png), "

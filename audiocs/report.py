@@ -82,6 +82,16 @@ def find_runs(root: str | Path) -> list[RunResult]:
     return runs
 
 
+def wilson_interval(correct: float, n: int, z: float = 1.96) -> tuple[float, float]:
+    """Wilson score interval (95 % for z = 1.96) of an accuracy of `correct` out of `n` trials."""
+    if n <= 0:
+        raise ValueError(f"n={n}: need at least one trial")
+    p = correct / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
 def _groups(runs: Sequence[RunResult]) -> dict[str, list[RunResult]]:
     """Runs by group, groups in first-seen order."""
     groups: dict[str, list[RunResult]] = {}

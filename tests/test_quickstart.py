@@ -51,7 +51,8 @@ def test_report_table_links_and_above_chance(small_run):
         assert metrics["accuracy"] > 0.1, f"{loss} at or below chance (10 classes)"
         assert scores["eer"] < 0.5, f"{loss}: class-verification EER no better than chance"
     links = re.findall(r"\]\(([^)]+\.png)\)", report)
-    assert len(links) == 2 * 4 and all((out / link).is_file() for link in links)
+    assert len(links) == 2 * 5 and all((out / link).is_file() for link in links)
+    assert "95% interval" in report and report.count("](runs/") == 2 * 5
     assert "confusion.png" in report and "det.png" in report and "curves.png" in report
     trials = json.loads((out / "runs/softmax/scores/metrics.json").read_text())["scored"]
     assert trials == 30 * 29 // 2 and f"{trials} class-verification trials" in report

@@ -51,8 +51,11 @@ class LossConfig:
 
 @dataclass
 class OptimConfig:
-    name: str = "sgd"  # sgd | adamw
-    lr: float = 0.1
+    """Defaults from the recipes' searches: AdamW at 3e-3 beat 1e-2 and 2e-2 for softmax and
+    CS-Softmax alike on the generated corpus, and trains FSDD digits in a few epochs."""
+
+    name: str = "adamw"  # sgd | adamw
+    lr: float = 0.003
     weight_decay: float = 1e-4
     momentum: float = 0.9  # sgd only
     nesterov: bool = False  # sgd only
@@ -63,10 +66,10 @@ class OptimConfig:
 class ScheduleConfig:
     """LR: linear warm-up from `warmup_start` x lr, then cosine to `min_lr` or step decay."""
 
-    warmup_epochs: float = 0.0
-    warmup_start: float = 0.0  # factor of lr at t = 0
+    warmup_epochs: float = 1.0
+    warmup_start: float = 0.1  # factor of lr at t = 0
     decay: str = "cosine"  # cosine | step | none
-    min_lr: float = 0.0  # cosine floor (absolute)
+    min_lr: float = 1.0e-5  # cosine floor (absolute)
     step_epochs: list[int] = field(default_factory=list)  # step: multiply by gamma at these
     gamma: float = 0.1
 
@@ -91,7 +94,7 @@ class AugmentConfig:
 
 @dataclass
 class TrainConfig:
-    epochs: int = 10
+    epochs: int = 30
     grad_clip: float = 0.0  # max global grad norm; 0: off
     seed: int = 0
     amp: str = "none"  # none | bf16 | fp16 (fp16 on CUDA only)

@@ -2,7 +2,7 @@
 # Speaker verification on speaker folders (VoxCeleb layout: root/<speaker>/**/*.wav) or LibriSpeech
 # ({speaker}-{chapter}-{utt}.flac): whole speakers dealt into $folds folds; the model is trained
 # on overlapping segments ($segment s every $hop s) of folds 2..$folds and verified on
-# non-overlapping $segment s segments of the unseen speakers of fold 1 (cosine scoring, then
+# non-overlapping $test_segment s segments of the unseen speakers of fold 1 (cosine scoring, then
 # AS-norm against the training speakers' segments). Both segmentations deal the speakers into
 # the same folds; normalization statistics come from the training folds only.
 # Outputs: $exp/scores/metrics.json and $exp/scores_asnorm/metrics.json (EER, minDCF), DET plots.
@@ -13,19 +13,19 @@ exp=exp/speakers            # experiments, stage markers and logs
 config=conf/train.yaml      # training config (relative to this recipe)
 folds=5                     # speaker-disjoint folds; fold 1 is the test set
 segment=2.0                 # seconds per training/test segment
-hop=1.0                     # hop of the training segments (test segments do not overlap)
+hop=1.0                     # hop of the training segments
+test_segment=3.0            # seconds per test segment (test segments do not overlap)
 kind=fbank                  # front-end: fbank | logmel
 prep_opts="--n-mels 40 --cmn true"  # extra data_prep/speakers.py options
 
 . "$(dirname "$0")/../_common/stages.sh" "$@"
 train_cache=$data/train/features-$kind eval_cache=$data/eval/features-$kind
-prep=(--corpus "$corpus" --folds "$folds" --segment "$segment" --kind "$kind"
-      --train-folds $(seq 2 "$folds"))
+prep=(--corpus "$corpus" --folds "$folds" --kind "$kind" --train-folds $(seq 2 "$folds"))
 
 stage 1 prepare python "$repo_root/data_prep/speakers.py" "${prep[@]}" --out "$data/train" \
-  --hop "$hop" $prep_opts
+  --segment "$segment" --hop "$hop" $prep_opts
 stage 2 prepare_eval python "$repo_root/data_prep/speakers.py" "${prep[@]}" --out "$data/eval" \
-  $prep_opts
+  --segment "$test_segment" $prep_opts
 stage 3 train audiocs train --config "$(conf "$config")" --set data.cache_dir="$train_cache" \
   "${set_args[@]}" --fold 1 --exp-dir "$exp/model" --resume
 stage 4 embed_test audiocs embed --exp-dir "$exp/model" --cache "$eval_cache" \

@@ -8,22 +8,26 @@ corpus=data/LibriSpeech/train-clean-100
 data=data/speakers-search   # segmentations with statistics from folds 3..$folds
 exp=exp/speakers-search
 folds=5
-segment=2.0
+segment=2.0                 # training segments, every $hop s
 hop=1.0
 prep_opts="--n-mels 40 --cmn true --kind fbank"
 
 . "$(dirname "$0")/../_common/stages.sh" "$@"
-prep=(--corpus "$corpus" --folds "$folds" --segment "$segment" --train-folds $(seq 3 "$folds"))
+prep=(--corpus "$corpus" --folds "$folds" --train-folds $(seq 3 "$folds") $prep_opts)
 common=(--config "$recipe_dir/conf/search.yaml" --set data.cache_dir="$data/train/features-fbank"
-        --metric eer --eval-cache "$data/eval/features-fbank" --eval-folds 2)
+        --metric eer --eval-folds 2)
 
 stage 1 prepare python "$repo_root/data_prep/speakers.py" "${prep[@]}" --out "$data/train" \
-  --hop "$hop" $prep_opts
-stage 2 prepare_eval python "$repo_root/data_prep/speakers.py" "${prep[@]}" --out "$data/eval" \
-  $prep_opts
-stage 3 resnet_lr audiocs search "${common[@]}" --set model.name=resnet18_thin \
-  --set model.kwargs.width=16 --space optim.lr=0.001,0.003 --exp-dir "$exp/spk1" \
-  --out "$exp/spk1"
-stage 4 ecapa_channels audiocs search "${common[@]}" --set model.name=ecapa_tdnn \
-  --set optim.lr=0.001 --space model.kwargs.channels=128,256 --exp-dir "$exp/spk2" \
-  --out "$exp/spk2"
+  --segment "$segment" --hop "$hop"
+stage 2 prepare_eval python "$repo_root/data_prep/speakers.py" "${prep[@]}" --out "$data/eval2s" \
+  --segment 2.0
+stage 3 prepare_eval3 python "$repo_root/data_prep/speakers.py" "${prep[@]}" \
+  --out "$data/eval3s" --segment 3.0
+# thin ResNet, learning rate (scored on 2 s validation segments)
+stage 4 resnet_lr audiocs search "${common[@]}" --eval-cache "$data/eval2s/features-fbank" \
+  --set model.name=resnet18_thin --set model.kwargs.width=16 --space optim.lr=0.001,0.003 \
+  --exp-dir "$exp/spk1" --out "$exp/spk1"
+# ECAPA-TDNN (C = 128), SpecAugment (scored on 3 s validation segments, as the test protocol)
+stage 5 ecapa_specaugment audiocs search "${common[@]}" --eval-cache "$data/eval3s/features-fbank" \
+  --set model.name=ecapa_tdnn --set model.kwargs.channels=128 --set optim.lr=0.001 \
+  --space augment.specaugment=false,true --exp-dir "$exp/spk2" --out "$exp/spk2"
