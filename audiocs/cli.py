@@ -199,15 +199,19 @@ def cmd_embed(args: argparse.Namespace) -> int:
 
 
 def _add_quickstart(sub: argparse._SubParsersAction) -> None:
+    from audiocs.quickstart import QuickstartOptions  # light: no torch
+
+    d = QuickstartOptions()
     p = sub.add_parser("quickstart", help="generated corpus -> features -> CS-Softmax and softmax "
-                       "models -> accuracy, EER, report.md (about 5 minutes on 2 CPU cores)")
+                       "models -> accuracy, EER, report.md (about 3 minutes on 2 CPU cores)")
     p.add_argument("--out", default="quickstart", help="output folder (re-running resumes it)")
-    p.add_argument("--clips-per-class", type=int, default=40)
-    p.add_argument("--duration", type=float, default=4.0, help="seconds per generated clip")
-    p.add_argument("--epochs", type=int, default=12)
-    p.add_argument("--losses", nargs="+", default=["cs_softmax", "softmax"])
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--workers", type=int, default=2, help="processes for generation and features")
+    p.add_argument("--clips-per-class", type=int, default=d.clips_per_class)
+    p.add_argument("--duration", type=float, default=d.duration, help="seconds per generated clip")
+    p.add_argument("--epochs", type=int, default=d.epochs)
+    p.add_argument("--losses", nargs="+", default=list(d.losses))
+    p.add_argument("--seed", type=int, default=d.seed)
+    p.add_argument("--workers", type=int, default=d.workers,
+                   help="processes for generation and features")
     p.set_defaults(func=cmd_quickstart)
 
 

@@ -29,5 +29,5 @@ stage 4 resnet_lr audiocs search "${common[@]}" --eval-cache "$data/eval2s/featu
   --exp-dir "$exp/spk1" --out "$exp/spk1"
 # ECAPA-TDNN (C = 128), SpecAugment (scored on 3 s validation segments, as the test protocol)
 stage 5 ecapa_specaugment audiocs search "${common[@]}" --eval-cache "$data/eval3s/features-fbank" \
-  --set model.name=ecapa_tdnn --set model.kwargs.channels=128 --set optim.lr=0.001 \
+  --set model.name=ecapa_tdnn --set model.kwargs.channels=128 --set optim.lr=0.003 \
   --space augment.specaugment=false,true --exp-dir "$exp/spk2" --out "$exp/spk2"
