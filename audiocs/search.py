@@ -294,9 +294,11 @@ def plot_search(records: list[dict], keys: list[str], metric: str, path: Path) -
     fig = Figure(figsize=(4 * max(len(keys), 1), 3.5))
     for n, key in enumerate(keys):
         ax = fig.add_subplot(1, max(len(keys), 1), n + 1)
-        values = [str(_short(r["setting"][key])) for r in records]
-        order = list(dict.fromkeys(values))
-        xs = [order.index(v) for v in values]
+        raw = [r["setting"][key] for r in records]
+        if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in raw):
+            raw = sorted(raw)  # numbers in increasing order along the axis
+        order = list(dict.fromkeys(str(_short(v)) for v in raw))
+        xs = [order.index(str(_short(r["setting"][key]))) for r in records]
         ax.scatter(xs, [r[metric] for r in records], alpha=0.7)
         ax.set_xticks(range(len(order)), labels=order, rotation=30)
         ax.set_xlabel(key)

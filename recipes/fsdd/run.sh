@@ -10,6 +10,7 @@ download=false              # true: stage 1 downloads FSDD into $corpus first
 data=data/fsdd              # manifests and feature caches
 exp=exp/fsdd                # experiments, stage markers and logs
 config=conf/train.yaml      # training config of both tasks (relative to this recipe)
+prep_opts="--cmn true --hop-length 80 --win-length 200 --n-fft 256 --n-mels 40"
 
 . "$(dirname "$0")/../_common/stages.sh" "$@"
 digits=$data/digits/features-logmel split=$data/digits-split speakers=$data/speakers/features-logmel
@@ -23,7 +24,8 @@ stage 3 train_split audiocs train --config "$(conf "$config")" \
   --exp-dir "$exp/digits_split" --resume
 stage 4 evaluate_split audiocs evaluate --exp-dir "$exp/digits_split"
 stage 5 crossval_speakers audiocs crossval --config "$(conf "$config")" \
-  --set data.cache_dir="$digits" "${set_args[@]}" --exp-dir "$exp/digits_by_speaker"
+  --set data.cache_dir="$digits" --set data.valid_split=previous_fold "${set_args[@]}" \
+  --exp-dir "$exp/digits_by_speaker"
 stage 6 prepare_speakers python "$repo_root/data_prep/fsdd.py" --corpus "$corpus" \
   --out "$data/speakers" --task speakers $prep_opts
 stage 7 train_speakers audiocs train --config "$(conf "$config")" \
