@@ -35,7 +35,7 @@ class QuickstartOptions:
 
     clips_per_class: int = 80
     duration: float = 4.0  # seconds per generated clip
-    epochs: int = 30
+    epochs: int = 25
     losses: list[str] = field(default_factory=lambda: ["cs_softmax", "softmax"])
     seed: int = 0
     workers: int = 2  # processes for generation and feature extraction
