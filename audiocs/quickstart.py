@@ -52,8 +52,7 @@ class QuickstartOptions:
                          "min_lr": 1.0e-5},
             "margin_schedule": {"start_epoch": 0, "ramp_epochs": 0},
             "augment": {"specaugment": True, "mixup_alpha": 0.0},
-            "train": {"epochs": self.epochs, "seed": self.seed, "device": "cpu",
-                      "checkpoint_every_steps": 20},
+            "train": {"epochs": self.epochs, "seed": self.seed, "device": "cpu"},
         }
 
 
