@@ -24,6 +24,11 @@ SMOKE = ("train.epochs=1 train.progress=false train.device=cpu train.checkpoint_
          "model.kwargs.dropout=0.0 data.crop_frames=32 data.batch_size=16 augment.mixup_alpha=0.0 "
          "margin_schedule.start_epoch=0 margin_schedule.ramp_epochs=0 schedule.warmup_epochs=0")
 PREP = "--workers 1 --n-mels 32"
+# The speaker recipe's ECAPA-TDNN at a smoke size (its config's kwargs are ECAPA's)
+SMOKE_ECAPA = SMOKE.replace("model.name=vgg_small model.embed_dim=16 model.kwargs.width=4 "
+                            "model.kwargs.num_blocks=2 model.kwargs.dropout=0.0",
+                            "model.embed_dim=16 model.kwargs.channels=8 model.kwargs.scale=4 "
+                            "model.kwargs.se_channels=4 model.kwargs.attention_channels=4")
 
 
 def run_recipe(task: str, cwd: Path, *args: str) -> subprocess.CompletedProcess:
@@ -178,12 +183,24 @@ def test_speakers_recipe_librispeech_subset(real_data, tmp_path):
     files = sorted(source.rglob("*.flac"))[:16]
     _link_subset(files, tmp_path / "libri")
     run_recipe("speakers", tmp_path, "corpus=libri", "folds=4", "segment=2.0",
-               "prep_opts=--workers 1 --n-mels 32", f"overrides={SMOKE}")
+               "prep_opts=--workers 1 --n-mels 32", f"overrides={SMOKE_ECAPA}")
     exp = tmp_path / "exp/speakers"
     test = {r["speaker"] for r in _read_csv(exp / "embeddings/test/index.csv")}
     cohort = {r["speaker"] for r in _read_csv(exp / "embeddings/cohort/index.csv")}
     assert test and cohort and not test & cohort  # unseen speakers are scored
     assert len(test | cohort) == 16
+    # test segments are 3 s and never overlap; training segments overlap (2 s every 1 s)
+    test_rows = _read_csv(tmp_path / "data/speakers/eval/manifest.csv")
+    train_rows = _read_csv(tmp_path / "data/speakers/train/manifest.csv")
+    assert max(float(r["duration"]) for r in test_rows) == pytest.approx(3.0)
+    by_source: dict[str, list[tuple[float, float]]] = {}
+    for r in test_rows:
+        by_source.setdefault(r["source"], []).append((float(r["start"]), float(r["end"])))
+    for spans in by_source.values():
+        spans.sort()
+        assert all(a[1] <= b[0] + 1e-6 for a, b in zip(spans, spans[1:]))
+    starts = sorted(float(r["start"]) for r in train_rows if r["source"] == train_rows[0]["source"])
+    assert len(starts) > 1 and starts[1] - starts[0] == pytest.approx(1.0)
     for name in ("scores", "scores_asnorm"):
         m = json.loads((exp / name / "metrics.json").read_text())
         assert m["scored"] > 0 and 0.0 <= m["eer"] <= 1.0
