@@ -15,7 +15,7 @@ from audiocs.errors import AudiocsError
 from audiocs.quickstart import QuickstartOptions, quickstart
 from audiocs.synthetic import CLASS_NAMES
 
-SMALL = QuickstartOptions(clips_per_class=15, duration=2.0, epochs=6, workers=1)
+SMALL = QuickstartOptions(clips_per_class=15, duration=2.0, epochs=15, workers=1)
 
 
 @pytest.fixture(scope="module")
