@@ -2,9 +2,7 @@
 # The search behind conf/train.yaml: FSDD digits, speaker-independent, one outer fold per
 # speaker. In fold k the speaker before k is the validation set and the other four train, and
 # each fold's setting is chosen on its validation speaker before its test speaker is read
-# (nested cross-validation table at the end of each table). CS-Softmax searches the model
-# width; softmax is trained at the width CS-Softmax's search preferred (16) within the CPU
-# budget of the search.
+# (nested cross-validation table at the end of each table). Both losses search the same space.
 
 corpus=data/fsdd
 data=data/fsdd-search
@@ -20,6 +18,7 @@ stage 1 prepare python "$repo_root/data_prep/fsdd.py" --corpus "$corpus" --out "
 stage 2 search_cs_softmax audiocs search "${common[@]}" --set loss.name=cs_softmax \
   --space "model.kwargs={width: 8, dropout: 0.1},{width: 16, dropout: 0.1}" \
   --exp-dir "$exp/cs_softmax" --out "$exp/cs_softmax"
-stage 3 softmax audiocs search "${common[@]}" --set loss.name=softmax --set loss.scale=null \
-  --set loss.margin=null --space "model.kwargs={width: 16, dropout: 0.1}" \
+stage 3 search_softmax audiocs search "${common[@]}" --set loss.name=softmax \
+  --set loss.scale=null --set loss.margin=null \
+  --space "model.kwargs={width: 8, dropout: 0.1},{width: 16, dropout: 0.1}" \
   --exp-dir "$exp/softmax" --out "$exp/softmax"
