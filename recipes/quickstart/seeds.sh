@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # `audiocs quickstart` with its defaults, once per seed (the seed changes the generated corpus
 # and the training run), and one table over the seeds: how far one quickstart run can be
-# trusted. Output: $exp/results.md / results.json (mean +- std per loss over the seeds) and
-# $exp/seed<k>/report.md with each run's wall time.
+# trusted. Output: $exp/results.md / results.json (mean +- std per loss over the seeds),
+# $exp/train_acc.md (training accuracy per epoch) and $exp/seed<k>/report.md (stage times).
 
 exp=exp/quickstart-seeds
 seeds="0 1 2"
@@ -26,5 +26,18 @@ with atomic_write(exp / "results.md") as f:
             + table)
 with atomic_write(exp / "results.json") as f:
     json.dump({"groups": summarize(runs), "runs": [r.__dict__ for r in runs]}, f, indent=2)
-print(table)
+# training accuracy per epoch (mean over the seeds): does CS-Softmax learn as fast as softmax?
+hist = {loss: [[json.loads(x) for x in (exp / f"seed{s}" / "runs" / loss / "metrics.jsonl")
+                .read_text().splitlines()] for s in seeds] for loss in losses}
+epochs = len(hist[losses[0]][0])
+marks = sorted({1, 2, 3, 5, 10, 15, 20, epochs} & set(range(1, epochs + 1)))
+curve = ["| loss | " + " | ".join(f"ep {e}" for e in marks) + " |",
+         "| --- |" + " ---: |" * len(marks)]
+for loss in losses:
+    means = [sum(h[e - 1]["train_acc"] for h in hist[loss]) / len(seeds) for e in marks]
+    curve.append(f"| {loss} | " + " | ".join(f"{m:.3f}" for m in means) + " |")
+with atomic_write(exp / "train_acc.md") as f:
+    f.write("Training accuracy per epoch, mean over seeds " + " ".join(seeds) + "\n\n"
+            + "\n".join(curve) + "\n")
+print(table + "\n" + "\n".join(curve))
 PY
