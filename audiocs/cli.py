@@ -35,7 +35,7 @@ def cmd_loss_demo(args: argparse.Namespace) -> int:
 
 
 def _add_train(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("train", help="train a model on a feature cache (see README, training)")
+    p = sub.add_parser("train", help="train a model on a feature cache (see docs/training.md)")
     p.add_argument("--config", required=True, help="YAML config (recipes/conf_examples/...)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="dotted override, e.g. --set optim.lr=0.01 (repeatable)")

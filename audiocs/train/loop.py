@@ -292,7 +292,7 @@ def build_trainer(cfg: Config, ctx: DistContext, cache: FeatureCache, splits: Sp
 
 
 def train(cfg: Config, exp_dir: str | Path, *, resume: bool = False) -> dict[str, Any]:
-    """Train per `cfg` into `exp_dir` (see the README, training); returns the last history record."""
+    """Train per `cfg` into `exp_dir` (see docs/training.md); returns the last history record."""
     with distributed(cfg.train.device) as ctx:
         return _train(cfg, Path(exp_dir), resume, ctx)
 
