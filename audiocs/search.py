@@ -171,6 +171,7 @@ class Search:
         """Train (or resume, or skip when finished) one run; returns its result record."""
         from audiocs.train.checkpoint import CHECKPOINT_DIR, LAST
         from audiocs.train.config import load_config
+        from audiocs.train.evaluate import read_history
         from audiocs.train.loop import train
         from audiocs.train.splits import apply_fold
 
@@ -185,7 +186,7 @@ class Search:
         start = time.perf_counter()
         train(cfg, exp, resume=(exp / CHECKPOINT_DIR / LAST).is_file())
         seconds = time.perf_counter() - start
-        history = [json.loads(line) for line in (exp / "metrics.jsonl").read_text().splitlines()]
+        history = read_history(exp)
         record: dict[str, Any] = {
             "run": exp.name, "setting": dict(setting.values), "seed": seed, "fold": fold,
             "train_seconds": round(seconds, 1), "epochs": len(history),

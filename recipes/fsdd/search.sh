@@ -10,6 +10,7 @@ exp=exp/fsdd-search
 prep_opts="--cmn true --hop-length 80 --win-length 200 --n-fft 256 --n-mels 40"
 
 . "$(dirname "$0")/../_common/stages.sh" "$@"
+export E=$exp
 common=(--config "$recipe_dir/conf/search.yaml" --set data.cache_dir="$data/features-logmel"
         --set train.epochs=20 --folds 1 2 3 4 5 6)
 
@@ -22,3 +23,9 @@ stage 3 search_softmax audiocs search "${common[@]}" --set loss.name=softmax \
   --set loss.scale=null --set loss.margin=null \
   --space "model.kwargs={width: 8, dropout: 0.1},{width: 16, dropout: 0.1}" \
   --exp-dir "$exp/softmax" --out "$exp/softmax"
+# the same runs read back per width (cached, no training): leave-one-speaker-out at one width
+stage 4 tables_by_width bash -c 'for w in 8 16; do for loss in cs_softmax softmax; do
+  extra=(); [ $loss = softmax ] && extra=(--set loss.scale=null --set loss.margin=null)
+  audiocs search "$@" --set loss.name=$loss "${extra[@]}" \
+    --space "model.kwargs={width: $w, dropout: 0.1}" --exp-dir "$E/$loss" --out "$E/${loss}_w$w"
+done; done' _ "${common[@]}"

@@ -13,7 +13,6 @@ table of training / validation accuracy per epoch to --out. Resumable: finished 
 from __future__ import annotations
 
 import argparse
-import json
 import math
 from pathlib import Path
 
@@ -22,6 +21,7 @@ import torch
 from audiocs.fileio import atomic_write
 from audiocs.losses import classifiers
 from audiocs.train.config import load_config
+from audiocs.train.evaluate import read_history as read
 from audiocs.train.loop import train
 
 CONFIG = Path(__file__).resolve().parents[1] / "conf" / "search.yaml"
@@ -46,10 +46,6 @@ def run(cache: str, exp: Path, lr: float, norm: float | None, epochs: int) -> li
         finally:
             classifiers.CosineClassifier.__init__ = original
     return read(exp)
-
-
-def read(exp: Path) -> list[dict]:
-    return [json.loads(line) for line in (exp / "metrics.jsonl").read_text().splitlines()]
 
 
 def main() -> None:
