@@ -7,6 +7,8 @@ A finished cache folder holds::
     manifest.csv   the kept clips (same order), absolute paths
     settings.json  the FeatureSettings
     stats.json     per-dimension mean/std over the frames of the training part
+    clip_stats.npz per-clip float64 frame sums and sums of squares (N, F), so that any subset
+                   of clips (a fold's training rows) gets its statistics without reading frames
     rejected.csv   path,reason,detail of every clip that was not kept
     cache.json     the completion marker (written last): counts, class names, build fingerprint
 
@@ -161,6 +163,7 @@ def _chunk_results(todo: list[tuple[list[str], Path]], settings, min_rms, worker
             raise
 
 
+CLIP_STATS = "clip_stats.npz"
 _META = ("lengths", "reasons", "details", "sums", "squares")
 
 
@@ -348,6 +351,9 @@ def build_cache(manifest: str | Path | Sequence[ManifestRow], out_dir: str | Pat
         np.save(f, offsets)
     frames = int(lengths[train].sum())
     mean, std = _stats(meta["sums"][train], meta["squares"][train], frames)
+    keep = lengths >= 0
+    with atomic_write(out / CLIP_STATS, "wb") as f:
+        np.savez(f, sums=meta["sums"][keep], squares=meta["squares"][keep])
     write_manifest(kept, out / "manifest.csv")
     _write_json(out / "settings.json", settings.to_dict())
     _write_json(out / "stats.json", {"mean": mean.tolist(), "std": std.tolist(),
@@ -411,6 +417,7 @@ class FeatureCache:
         self.folds = np.array([r.fold for r in self.rows], np.int64)
         self.speakers = [r.speaker for r in self.rows]
         self.lengths = np.diff(self.offsets)
+        self._clip_sums: tuple[np.ndarray, np.ndarray] | None = None
 
     @property
     def num_features(self) -> int:
@@ -430,6 +437,38 @@ class FeatureCache:
 
     def __reduce__(self):
         return FeatureCache, (str(self.root),)
+
+    def clip_sums(self) -> tuple[np.ndarray, np.ndarray]:
+        """Per-clip frame sums and sums of squares, each (N, F) float64 (from clip_stats.npz;
+        computed from the frames for a cache built without it)."""
+        if self._clip_sums is None:
+            path = self.root / CLIP_STATS
+            n, F = len(self.rows), self.num_features
+            if path.is_file():
+                try:
+                    with np.load(path) as z:
+                        sums, squares = z["sums"], z["squares"]
+                except (OSError, ValueError, KeyError, zipfile.BadZipFile) as err:
+                    raise AudiocsError(f"{path}: corrupt per-clip statistics ({err})") from None
+                if sums.shape != (n, F) or squares.shape != (n, F):
+                    raise AudiocsError(f"{path}: per-clip statistics are not ({n}, {F})")
+            else:
+                sums, squares = np.zeros((n, F)), np.zeros((n, F))
+                for i in range(n):
+                    x = self[i]
+                    sums[i] = x.sum(0, dtype=np.float64)
+                    squares[i] = np.square(x, dtype=np.float64).sum(0)
+            self._clip_sums = (sums, squares)
+        return self._clip_sums
+
+    def stats(self, indices: Sequence[int] | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Mean and std (F,) float32 over the frames of the clips `indices` only (e.g. one
+        fold's training rows, so that no test clip shapes the input scaling)."""
+        idx = np.asarray(indices, dtype=np.int64).reshape(-1)
+        if idx.size == 0:
+            raise AudiocsError(f"{self.root}: no clips to compute normalization statistics from")
+        sums, squares = self.clip_sums()
+        return _stats(sums[idx], squares[idx], int(self.lengths[idx].sum()))
 
     def __repr__(self) -> str:
         return (f"FeatureCache({str(self.root)!r}, clips={len(self)}, "

@@ -2,7 +2,8 @@
 
 A dataset item is a dict::
 
-    features  FloatTensor (T, F)   one clip's frames, normalized with the cache's mean/std
+    features  FloatTensor (T, F)   one clip's frames, normalized with the given mean/std
+                                   (default: the cache's)
     label     int                  class index 0..C-1 (``cache.labels``)
     index     int                  position of the clip in the cache (``cache.rows[index]``)
 
@@ -67,7 +68,8 @@ class ClipDataset(Dataset):
 
     def __init__(self, cache: FeatureCacheLike, indices: Sequence[int] | np.ndarray, *,
                  crop_frames: int | None = None, train: bool = False, normalize: bool = True,
-                 seed: int = 0) -> None:
+                 seed: int = 0, mean: np.ndarray | None = None,
+                 std: np.ndarray | None = None) -> None:
         self.cache = cache
         self.indices = np.asarray(indices, dtype=np.int64).reshape(-1)
         if self.indices.size and (self.indices.min() < 0 or self.indices.max() >= len(cache)):
@@ -80,8 +82,8 @@ class ClipDataset(Dataset):
         self.normalize = normalize
         self.seed = seed
         self.epoch = 0
-        self.mean = np.asarray(cache.mean, dtype=np.float32)
-        self.std = np.asarray(cache.std, dtype=np.float32)
+        self.mean = np.asarray(cache.mean if mean is None else mean, dtype=np.float32)
+        self.std = np.asarray(cache.std if std is None else std, dtype=np.float32)
 
     @property
     def labels(self) -> np.ndarray:

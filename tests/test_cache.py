@@ -128,12 +128,34 @@ def test_cache_round_trips_exactly_and_rejects_bad_files(corpus, tmp_path) -> No
     assert reasons == {"text": "not_audio", "empty": "empty", "silent": "silent",
                        "nan": "nonfinite", "truncated": "unreadable", "missing": "missing"}
     names = sorted(p.name for p in (tmp_path / "cache").iterdir())
-    assert names == ["cache.json", "features.npy", "manifest.csv", "offsets.npy",
-                     "rejected.csv", "settings.json", "stats.json"]
+    assert names == ["cache.json", "clip_stats.npz", "features.npy", "manifest.csv",
+                     "offsets.npy", "rejected.csv", "settings.json", "stats.json"]
     assert isinstance(cache[0], np.memmap)
     # Pickling (DataLoader workers) sends the folder name, not the arrays.
     blob = pickle.dumps(cache)
     assert len(blob) < 1000 and np.array_equal(pickle.loads(blob)[4], cache[4])
+
+
+def test_statistics_of_any_subset_of_clips(corpus, tmp_path) -> None:
+    cache = build_cache(corpus, tmp_path / "cache", SETTINGS, workers=1, chunk_size=5,
+                        progress=False)
+    subset = [i for i in range(len(cache)) if cache.folds[i] in (1, 3)]
+    frames = np.concatenate([cache[i] for i in subset]).astype(np.float64)
+    mean, std = cache.stats(subset)
+    assert mean.dtype == std.dtype == np.float32 and mean.shape == (32,)
+    np.testing.assert_allclose(mean, frames.mean(0), rtol=1e-5, atol=1e-4)
+    np.testing.assert_allclose(std, frames.std(0), rtol=1e-4, atol=1e-4)
+    assert not np.allclose(mean, cache.mean, atol=1e-3)  # not the all-clips statistics
+    # a cache built without clip_stats.npz computes the same numbers from its frames
+    (cache.root / "clip_stats.npz").unlink()
+    old = FeatureCache(cache.root)
+    for a, b in zip(old.stats(subset), (mean, std)):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-6)
+    with pytest.raises(AudiocsError, match="no clips"):
+        old.stats([])
+    (cache.root / "clip_stats.npz").write_bytes(b"garbage")
+    with pytest.raises(AudiocsError, match="clip_stats.npz: corrupt"):
+        FeatureCache(cache.root).stats(subset)
 
 
 def test_flushing_features_in_steps_writes_the_same_files(corpus, tmp_path, monkeypatch) -> None:

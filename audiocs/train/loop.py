@@ -278,7 +278,7 @@ def build_trainer(cfg: Config, ctx: DistContext, cache: FeatureCache, splits: Sp
     augment = SpecAugment(a.freq_masks, a.freq_width, a.time_masks, a.time_width) \
         if a.specaugment else None
     dataset = ClipDataset(cache, splits.train, crop_frames=cfg.data.crop_frames, train=True,
-                          seed=cfg.train.seed)
+                          seed=cfg.train.seed, mean=meta["mean"].numpy(), std=meta["std"].numpy())
     sampler = EpochBatchSampler(len(dataset), cfg.data.batch_size, seed=cfg.train.seed,
                                 rank=ctx.rank, world_size=ctx.world_size, with_epoch=True)
     # workers live for the whole run (no start-up every epoch); the epoch travels in the keys
@@ -301,8 +301,10 @@ def _train(cfg: Config, exp: Path, resume: bool, ctx: DistContext) -> dict[str, 
     cache = FeatureCache(cfg.data.cache_dir)
     splits = resolve_splits(cache.folds, cache.labels, cfg.data, cfg.train.seed)
     seed_everything(cfg.train.seed)
+    # input scaling from this run's training rows only: no validation or test frame shapes it
+    mean, std = cache.stats(splits.train)
     meta = model_meta(cfg, n_features=cache.num_features, class_names=cache.class_names,
-                      settings=cache.settings, mean=cache.mean, std=cache.std)
+                      settings=cache.settings, mean=mean, std=std)
     trainer = build_trainer(cfg, ctx, cache, splits, meta)
     resume_from = _prepare_exp_dir(cfg, exp, resume, ctx)
     progress = Progress()
