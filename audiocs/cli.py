@@ -305,6 +305,27 @@ def cmd_search(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_plot_margins(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("plot-margins", help="decision boundaries of losses in the (non-target "
+                       "cosine, target cosine) plane")
+    p.add_argument("losses", nargs="+", metavar="LOSS[:KEY=V,...]",
+                   help="a loss and its parameters, e.g. am_softmax:margin=0.2 "
+                        "cs_softmax:margin=0.25,weight_update=0.5")
+    p.add_argument("--out", required=True, help="PNG to write")
+    p.set_defaults(func=cmd_plot_margins)
+
+
+def cmd_plot_margins(args: argparse.Namespace) -> int:
+    from audiocs.losses.geometry import parse_loss_spec, plot_margins
+
+    try:
+        losses = [parse_loss_spec(spec) for spec in args.losses]
+    except (KeyError, ValueError) as err:
+        raise AudiocsError(f"plot-margins: {err}") from None
+    print(plot_margins(losses, args.out))
+    return 0
+
+
 # (new subcommands: add an `_add_<name>` above this line and list it in _SUBCOMMANDS)
 
 _SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
@@ -320,6 +341,7 @@ _SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
     _add_predict,
     _add_export,
     _add_search,
+    _add_plot_margins,
 ]
 
 

@@ -1,46 +1,44 @@
 #!/usr/bin/env bash
-# The CS-Softmax paper's experiment: every loss x several seeds on one ESC-50-layout corpus,
-# each run tested on fold $test_fold, its checkpoint picked on the fold before it, trained on the
-# others; one table of mean +- std test accuracy, macro-F1 and class-verification EER.
-# Stage 0 generates the built-in corpus into $corpus; for the real ESC-50 start at stage 1:
-#   recipes/loss_comparison/run.sh --stage 1 corpus=data/ESC-50
-# Output: $exp/results.md (+ results.json); runs in $exp/<loss>/seed<k>.
+# The loss comparison on real speech: every loss tuned with the same budget on validation data,
+# then 3 seeds on every outer fold, tested once (see conf/compare.yaml and README.md).
+#   FSDD digits, leave one speaker out (6 folds): accuracy and macro-F1.
+#   LibriSpeech speakers, 5 folds of whole speakers: EER and minDCF(0.01), plain and AS-norm.
+# Stage 3 runs `jobs` processes side by side (each every jobs-th unit, 1 thread each); every
+# finished run is kept, so re-running the script resumes. Output: $exp/results.md,
+# $exp/results.json and $exp/figures/.
+#   recipes/loss_comparison/run.sh fsdd=../shared/data/fsdd \
+#     librispeech=../shared/data/librispeech-mini/train-clean-100
 
-corpus=data/synth           # an ESC-50 layout: audio/*.wav + meta/esc50.csv
-clips_per_class=40          # stage 0 only: size of the generated corpus
-duration=5.0                # stage 0 only: seconds per generated clip
-data=data/loss_comparison   # manifest.csv and the feature cache (features-logmel)
-cache=""                    # the feature cache to train on (default: $data/features-logmel)
-exp=exp/loss_comparison     # runs, trial list, table, stage markers and logs
-config=conf/train.yaml      # the shared training config; loss.name is set per run
-losses="softmax norm_softmax am_softmax aam_softmax a_softmax circle cs_softmax"
-seeds="0 1 2"
-test_fold=5
-stage=0
+fsdd=data/fsdd                              # FSDD: recordings/{digit}_{speaker}_{index}.wav
+librispeech=data/LibriSpeech/train-clean-100  # LibriSpeech speakers ({speaker}-{chapter}-{utt})
+data=data/loss_comparison                   # manifests and feature caches
+exp=exp/loss_comparison                     # runs, unit records, results, stage markers, logs
+plan=conf/compare.yaml                      # losses, search spaces, seeds, tasks (this recipe's)
+jobs=2                                      # processes of stage 3
+fsdd_opts="--cmn true --hop-length 80 --win-length 200 --n-fft 256 --n-mels 40"
+speaker_opts="--kind fbank --n-mels 40 --cmn true --folds 5"
 
 . "$(dirname "$0")/../_common/stages.sh" "$@"
-cache=${cache:-$data/features-logmel}
-first_run=$exp/${losses%% *}/seed${seeds%% *}
+digits=$data/fsdd-digits/features-logmel
+spk_train=$data/speakers/train/features-fbank spk_eval=$data/speakers/eval/features-fbank
+compare=(python -m audiocs.compare --plan "$(conf "$plan")" --exp "$exp"
+         --cache "fsdd_digits=$digits" --cache "librispeech_speakers=$spk_train"
+         --eval-cache "librispeech_speakers=$spk_eval")
 
-stage 0 synth audiocs synth --out "$corpus" --clips-per-class "$clips_per_class" \
-  --duration "$duration" --workers 2
-stage 1 prepare python "$repo_root/data_prep/esc50.py" --corpus "$corpus" --out "$data" $prep_opts
-for loss in $losses; do for seed in $seeds; do
-  stage 2 "train.$loss.$seed" audiocs train --config "$(conf "$config")" \
-    --set data.cache_dir="$cache" --set loss.name="$loss" --set train.seed="$seed" \
-    "${set_args[@]}" --fold "$test_fold" --exp-dir "$exp/$loss/seed$seed" --resume
-done; done
-for loss in $losses; do for seed in $seeds; do
-  stage 3 "evaluate.$loss.$seed" audiocs evaluate --exp-dir "$exp/$loss/seed$seed"
-done; done
-for loss in $losses; do for seed in $seeds; do
-  stage 4 "embed.$loss.$seed" audiocs embed --exp-dir "$exp/$loss/seed$seed" --cache "$cache" \
-    --out "$exp/$loss/seed$seed/embeddings" --folds "$test_fold"
-done; done
-stage 5 trials audiocs trials --embeddings "$first_run/embeddings" --out "$exp/trials.txt" \
-  --by label
-for loss in $losses; do for seed in $seeds; do
-  stage 6 "score.$loss.$seed" audiocs score --embeddings "$exp/$loss/seed$seed/embeddings" \
-    --trials "$exp/trials.txt" --out "$exp/$loss/seed$seed/scores"
-done; done
-stage 7 table python -m audiocs.report --root "$exp"
+run_shards() {  # every shard in the background, one thread each; fails if any shard fails
+  local pids=() i
+  for ((i = 0; i < jobs; i++)); do
+    OMP_NUM_THREADS=1 "${compare[@]}" run --shard "$i/$jobs" > "$exp/logs/shard$i.log" 2>&1 &
+    pids+=($!)
+  done
+  for i in "${pids[@]}"; do wait "$i"; done
+}
+
+stage 1 prepare_fsdd python "$repo_root/data_prep/fsdd.py" --corpus "$fsdd" \
+  --out "$data/fsdd-digits" --task digits $fsdd_opts
+stage 2 prepare_speakers python "$repo_root/data_prep/speakers.py" --corpus "$librispeech" \
+  --out "$data/speakers/train" --segment 2 --hop 1 $speaker_opts
+stage 2 prepare_speakers_eval python "$repo_root/data_prep/speakers.py" --corpus "$librispeech" \
+  --out "$data/speakers/eval" --segment 3 $speaker_opts
+stage 3 compare run_shards
+stage 4 report "${compare[@]}" report
