@@ -254,6 +254,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                    help="test-segment cache of a verification task")
     p.add_argument("--shard", default="0/1", help="i/n: run every n-th unit from the i-th")
     p.add_argument("--out", help="report: output folder (default: --exp)")
+    p.add_argument("--command", default=None,
+                   help="report: the command shown in results.md (default: this one)")
+    p.add_argument("--notes", action="append", default=[], metavar="FILE.md",
+                   help="report: markdown appended to results.md (repeatable)")
     args = p.parse_args(argv)
     caches: dict[str, dict[str, str]] = {}
     for flag, key in ((args.cache, "cache"), (args.eval_cache, "eval_cache")):
@@ -276,7 +280,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         from audiocs.compare_report import write_report
 
         write_report(plan, read_units(plan, exp), exp, Path(args.out or exp),
-                     command=" ".join(["python -m audiocs.compare", *(argv or sys.argv[1:])]))
+                     command=args.command or " ".join(["python -m audiocs.compare",
+                                                       *(argv or sys.argv[1:])]),
+                     notes=[Path(n) for n in args.notes])
     return 0
 
 

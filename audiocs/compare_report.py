@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from audiocs.compare import HIGHER_IS_BETTER, KINDS, Plan
+from audiocs.errors import AudiocsError
 from audiocs.fileio import atomic_write
 from audiocs.search import Setting, _short
 from audiocs.significance import bootstrap_ci, bootstrap_eer_ci, paired_comparison
@@ -187,8 +189,9 @@ def write_figures(name: str, summary: dict, by_loss: dict[str, list[dict]], exp_
 
 
 def write_report(plan: Plan, units: list[dict], exp_root: Path, out_dir: Path,
-                 command: str) -> dict[str, Any]:
-    """results.md, results.json and figures/ in `out_dir`; returns the JSON content."""
+                 command: str, notes: Sequence[Path] = ()) -> dict[str, Any]:
+    """results.md, results.json and figures/ in `out_dir` (the markdown files `notes` appended
+    to results.md); returns the JSON content."""
     out_dir.mkdir(parents=True, exist_ok=True)
     lines = ["# Loss comparison", "", f"Command: `{command}`", "",
              f"Seeds {plan.seeds}; tuning per loss: "
@@ -210,6 +213,11 @@ def write_report(plan: Plan, units: list[dict], exp_root: Path, out_dir: Path,
         result["tasks"][task.name] = {"kind": task.kind, "finished_units": len(mine),
                                       "expected_units": expected, **summary,
                                       "units": mine}
+    for note in notes:
+        try:
+            lines += [note.read_text().rstrip(), ""]
+        except OSError as err:
+            raise AudiocsError(f"{note}: cannot read the notes to append ({err})") from None
     with atomic_write(out_dir / "results.md") as f:
         f.write("\n".join(lines) + "\n")
     with atomic_write(out_dir / "results.json") as f:

@@ -62,7 +62,7 @@ def plan_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
                        "valid_fraction": 0.25},
               "model": {"name": "vgg_small", "embed_dim": 16, "kwargs": {"width": 4}},
               "optim": {"name": "adamw", "lr": 0.01},
-              "train": {"epochs": 2, "progress": False, "checkpoint_every_steps": 0}}
+              "train": {"epochs": 1, "progress": False, "checkpoint_every_steps": 0}}
     (root / "train.yaml").write_text(yaml.safe_dump(config))
     plan = {"losses": {"softmax": [], "cs_softmax": ["loss.margin=0.25,0.4"]},
             "seeds": [0, 1],

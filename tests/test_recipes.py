@@ -15,7 +15,6 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from audiocs.report import find_runs, results_table
 
 ROOT = Path(__file__).resolve().parents[1]
 # A model and schedule small enough for a few seconds per training on 2 cores.
@@ -209,27 +208,44 @@ def test_speakers_recipe_librispeech_subset(real_data, tmp_path):
 
 
 @pytest.mark.slow
-def test_loss_comparison_recipe_table(tmp_path):
-    args = ("clips_per_class=10", "duration=1.0", "losses=softmax cs_softmax", "seeds=0 1",
-            f"prep_opts={PREP}", f"overrides={SMOKE}")
+def test_loss_comparison_recipe_on_real_subsets(real_data, tmp_path):
+    import yaml
+
+    fsdd = [p for p in sorted((real_data / "fsdd/recordings").glob("*.wav"))
+            if p.stem.endswith("_0")]  # take 0 of every digit and speaker: folds 1-6
+    _link_subset(fsdd, tmp_path / "fsdd/recordings")
+    _link_subset(sorted((real_data / "librispeech-mini/train-clean-100").rglob("*.flac"))[:15],
+                 tmp_path / "libri")
+    recipes = ROOT / "recipes"
+    plan = {"losses": {"softmax": [], "cs_softmax": ["loss.margin=0.25,0.4"]}, "seeds": [0],
+            "tasks": {"fsdd_digits": {"kind": "classification", "cache": "unused",
+                                      "config": str(recipes / "fsdd/conf/train.yaml"),
+                                      "folds": [1, 2, 3], "set": SMOKE.split()},
+                      "librispeech_speakers": {"kind": "verification", "cache": "unused",
+                                               "config": str(recipes / "speakers/conf/train.yaml"),
+                                               "folds": [1, 2, 3],  # of 5
+                                               "set": SMOKE_ECAPA.split()}}}
+    (tmp_path / "plan.yaml").write_text(yaml.safe_dump(plan))
+    args = ("fsdd=fsdd", "librispeech=libri",
+            f"speech_commands={real_data / 'speech-commands-mini'}", f"plan={tmp_path / 'plan.yaml'}",
+            "fsdd_opts=--cmn true --n-mels 32 --workers 1",
+            "speaker_opts=--kind fbank --n-mels 32 --cmn true --folds 5 --workers 1")
     run_recipe("loss_comparison", tmp_path, *args)
     exp = tmp_path / "exp/loss_comparison"
-    runs = find_runs(exp)
-    assert [r.name for r in runs] == ["cs_softmax/seed0", "cs_softmax/seed1",
-                                      "softmax/seed0", "softmax/seed1"]
-    assert all(0 <= r.accuracy <= 1 and 0 <= r.eer <= 1 for r in runs)
-    assert runs[0].accuracy != runs[1].accuracy or runs[0].eer != runs[1].eer  # seeds differ
-    table = (exp / "results.md").read_text()
-    assert results_table(runs) in table and table.count("| 2 |") == 2
-    trials = (exp / "trials.txt").read_text().split("\n")
-    trials = [t.split() for t in trials if t.strip()]
-    assert len(trials) == 20 * 19 // 2  # 20 fold-5 clips (2 per class), every pair
-    assert sum(t[0] == "1" for t in trials) == 10  # one same-class pair per class
-    summary = json.loads((exp / "results.json").read_text())
-    acc = [r.accuracy for r in runs if r.group == "softmax"]
-    soft = next(g for g in summary["groups"] if g["group"] == "softmax")
-    assert soft["accuracy_mean"] == pytest.approx(np.mean(acc))
-    assert soft["accuracy_std"] == pytest.approx(np.std(acc))
+    result = json.loads((exp / "results.json").read_text())
+    digits, speakers = (result["tasks"][k] for k in ("fsdd_digits", "librispeech_speakers"))
+    assert digits["finished_units"] == 3 * 2 and speakers["finished_units"] == 3 * 2
+    for unit in digits["units"]:  # 10 clips of the test speaker, tested once per run
+        assert [t["clips"] for t in unit["tests"]] == [10]
+    for unit in speakers["units"]:  # 3 unseen speakers' 3 s segments, every pair
+        t = unit["tests"][0]
+        assert t["trials"] > t["targets"] > 0 and 0 <= t["eer"] <= 100
+    text = (exp / "results.md").read_text()
+    assert "## fsdd_digits" in text and "## librispeech_speakers" in text
+    assert "Incomplete" not in text and "Wilcoxon" in text
+    assert "300 clips of 30 words from 41 speakers" in text  # the Speech Commands section
+    for name in ("fsdd_digits_margins", "fsdd_digits_cosines", "librispeech_speakers_cosines"):
+        assert (exp / "figures" / f"{name}.png").stat().st_size > 1000
     assert_all_skipped("loss_comparison", tmp_path, exp, *args)
 
 

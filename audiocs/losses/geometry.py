@@ -4,7 +4,8 @@ other class, in the plane of (non-target cosine, target cosine).
 `logit_gap` evaluates a loss's own training logits (`loss.logits`) on a grid of cosine pairs, so
 the figure shows exactly what the implementation does: the boundary is the zero line of
 z_target - z_other. Below it the training loss still pushes (the sample is inside the margin),
-above it the sample is classified with margin. Softmax (a linear head) is drawn as the
+above it the sample is classified with margin. Where a loss has no such point (Circle and
+CS-Softmax near a non-target cosine of 1), the line stops. Softmax (a linear head) is drawn as the
 equal-norm case, where its logits are proportional to the cosines.
 """
 
@@ -77,8 +78,9 @@ def plot_margins(losses: Sequence[tuple[str, ClassificationLoss]], path: str | P
     ax = fig.add_subplot()
     x = np.linspace(-1.0, 1.0, 401)
     ax.plot(x, x, color="0.6", lw=1, ls=":", label="cos target = cos other")
-    for label, loss in losses:
-        ax.plot(x, boundary(loss, x, steps=2001), lw=2, label=label)
+    styles = ("-", "--", "-.", (0, (1, 1)))  # lines that coincide stay visible
+    for i, (label, loss) in enumerate(losses):
+        ax.plot(x, boundary(loss, x, steps=2001), lw=2, ls=styles[i % len(styles)], label=label)
     ax.set_xlim(-1, 1)
     ax.set_ylim(-1, 1)
     ax.set_aspect("equal")

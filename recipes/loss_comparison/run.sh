@@ -3,14 +3,17 @@
 # then 3 seeds on every outer fold, tested once (see conf/compare.yaml and README.md).
 #   FSDD digits, leave one speaker out (6 folds): accuracy and macro-F1.
 #   LibriSpeech speakers, 5 folds of whole speakers: EER and minDCF(0.01), plain and AS-norm.
+#   Speech Commands: whether the sample's speaker-disjoint split can rank losses (stage 2).
 # Stage 3 runs `jobs` processes side by side (each every jobs-th unit, 1 thread each); every
 # finished run is kept, so re-running the script resumes. Output: $exp/results.md,
 # $exp/results.json and $exp/figures/.
 #   recipes/loss_comparison/run.sh fsdd=../shared/data/fsdd \
-#     librispeech=../shared/data/librispeech-mini/train-clean-100
+#     librispeech=../shared/data/librispeech-mini/train-clean-100 \
+#     speech_commands=../shared/data/speech-commands-mini
 
 fsdd=data/fsdd                              # FSDD: recordings/{digit}_{speaker}_{index}.wav
 librispeech=data/LibriSpeech/train-clean-100  # LibriSpeech speakers ({speaker}-{chapter}-{utt})
+speech_commands=data/speech_commands        # Speech Commands (sample): <word>/<speaker>_nohash_<n>.wav
 data=data/loss_comparison                   # manifests and feature caches
 exp=exp/loss_comparison                     # runs, unit records, results, stage markers, logs
 plan=conf/compare.yaml                      # losses, search spaces, seeds, tasks (this recipe's)
@@ -18,6 +21,7 @@ jobs=2                                      # processes of stage 3
 fsdd_opts="--cmn true --hop-length 80 --win-length 200 --n-fft 256 --n-mels 40"
 speaker_opts="--kind fbank --n-mels 40 --cmn true --folds 5"
 
+RUN_COMMAND="recipes/loss_comparison/run.sh $*"  # shown in results.md
 . "$(dirname "$0")/../_common/stages.sh" "$@"
 digits=$data/fsdd-digits/features-logmel
 spk_train=$data/speakers/train/features-fbank spk_eval=$data/speakers/eval/features-fbank
@@ -40,5 +44,10 @@ stage 2 prepare_speakers python "$repo_root/data_prep/speakers.py" --corpus "$li
   --out "$data/speakers/train" --segment 2 --hop 1 $speaker_opts
 stage 2 prepare_speakers_eval python "$repo_root/data_prep/speakers.py" --corpus "$librispeech" \
   --out "$data/speakers/eval" --segment 3 $speaker_opts
+stage 2 prepare_speech_commands python "$repo_root/data_prep/speech_commands.py" \
+  --corpus "$speech_commands" --out "$data/speech_commands" --no-features
+stage 2 speech_commands_split python "$recipe_dir/local/speech_commands_split.py" \
+  "$data/speech_commands/manifest.csv" "$exp/speech_commands_split.md"
 stage 3 compare run_shards
-stage 4 report "${compare[@]}" report
+stage 4 report "${compare[@]}" report --notes "$exp/speech_commands_split.md" \
+  --command "$RUN_COMMAND"
