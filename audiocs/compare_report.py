@@ -116,10 +116,19 @@ def _chosen_text(chosen: dict) -> str:
                      for text, n in counts.most_common())
 
 
+def training_hours(units: list[dict]) -> tuple[int, float]:
+    """Distinct runs of `units` and their training wall time summed, in hours."""
+    runs = {(u["task"], u["fold"], u["loss"], r["run"]): r["train_seconds"]
+            for u in units for r in u["tuning"] + u["runs"]}
+    return len(runs), sum(runs.values()) / 3600
+
+
 def task_markdown(name: str, kind: str, summary: dict, expected_units: int,
-                  finished_units: int) -> list[str]:
+                  finished_units: int, units: list[dict]) -> list[str]:
     metrics = KINDS[kind]
-    lines = [f"## {name}", ""]
+    runs, hours = training_hours(units)
+    lines = [f"## {name}", "", f"{runs} training runs, {hours:.2f} hours of training summed "
+             "over them (one thread per process).", ""]
     if finished_units < expected_units:
         lines += [f"**Incomplete: {finished_units} of {expected_units} (fold, loss) units "
                   "finished.** Re-running `recipes/loss_comparison/run.sh` resumes.", ""]
@@ -133,7 +142,7 @@ def task_markdown(name: str, kind: str, summary: dict, expected_units: int,
         lines += ["", f"CS-Softmax against each loss on the same folds and seeds (wins / ties / "
                   "losses of CS-Softmax; exact two-sided Wilcoxon signed-rank; p ≥ 0.05 is "
                   "reported as no difference):", "",
-                  "| against | " + " | ".join(f"{LABELS[m]}: W/T/L | mean diff | p | verdict"
+                  "| against | " + " | ".join(f"{LABELS[m]}: W/T/L | mean CS − other | p | verdict"
                                             for m in PAIRED[kind]) + " |",
                   "| --- | " + " | ".join("---: | ---: | ---: | ---" for _ in PAIRED[kind]) + " |"]
         for loss, by_metric in summary["paired"].items():
@@ -141,9 +150,9 @@ def task_markdown(name: str, kind: str, summary: dict, expected_units: int,
             for m in PAIRED[kind]:
                 r = by_metric[m]
                 digits = 2 if m.startswith("eer") else 3
+                p = "< 0.001" if r["p_value"] < 0.001 else f"{r['p_value']:.3f}"
                 parts.append(f"{r['wins']}/{r['ties']}/{r['losses']} | "
-                             f"{r['mean_difference']:+.{digits}f} | {r['p_value']:.3f} | "
-                             f"{r['verdict']}")
+                             f"{r['mean_difference']:+.{digits}f} | {p} | {r['verdict']}")
             lines.append(f"| {loss} | " + " | ".join(parts) + " |")
     return lines + [""]
 
@@ -207,7 +216,7 @@ def write_report(plan: Plan, units: list[dict], exp_root: Path, out_dir: Path,
             lines += [f"## {task.name}", "", "No unit finished yet.", ""]
             continue
         summary = summarize_task(task.kind, by_loss, exp_root)
-        lines += task_markdown(task.name, task.kind, summary, expected, len(mine))
+        lines += task_markdown(task.name, task.kind, summary, expected, len(mine), mine)
         figures = write_figures(task.name, summary, by_loss, exp_root, out_dir / "figures")
         lines += [f"![{f.stem}](figures/{f.name})" for f in figures] + [""]
         result["tasks"][task.name] = {"kind": task.kind, "finished_units": len(mine),

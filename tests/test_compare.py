@@ -134,6 +134,8 @@ def test_comparison_end_to_end(plan_path: Path, tmp_path: Path, monkeypatch) -> 
             assert (exp / "figures" / f"{name}_{fig}.png").read_bytes()[:8] == PNG
     text = (exp / "results.md").read_text()
     assert "| cs_softmax |" in text and "Wilcoxon" in text and "Incomplete" not in text
+    # every distinct run once: 3 folds x (softmax 2 seeds + cs_softmax 2 settings + 1 seed)
+    assert text.count("15 training runs, ") == 2
 
 
 def test_plans_must_give_every_loss_the_same_budget(tmp_path: Path) -> None:
