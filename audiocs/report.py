@@ -3,7 +3,7 @@ mean +- std over the runs of a group (e.g. one loss over several seeds).
 
 A run folder holds what `audiocs evaluate` and `audiocs score` wrote: ``eval/test/metrics.json``
 (accuracy, macro_f1, epoch) and, optionally, ``scores/metrics.json`` (eer, min_dcf_0.01).
-``python -m audiocs.report --root exp/loss_comparison`` finds every run below the root and
+``python -m audiocs.report --root exp/runs`` finds every run below the root and
 writes ``results.md`` + ``results.json`` there; the group of a run is the first folder of its
 path below the root (``cs_softmax/seed0`` -> ``cs_softmax``).
 """
