@@ -108,14 +108,19 @@ def load_plan(path: str | Path, caches: dict[str, dict[str, str]] | None = None)
     return Plan(losses, seeds, tasks)
 
 
+def verification_folds(task: Task, fold: int) -> tuple[int, list[int]]:
+    """A verification unit's validation fold (the one before `fold`) and training folds."""
+    valid = previous_fold(task.folds, fold)
+    return valid, [k for k in task.folds if k not in (fold, valid)]
+
+
 def _search(task: Task, fold: int, loss: str, exp_dir: Path) -> tuple[Search, int | None]:
     """The search of one unit and the `fold` argument of its runs."""
     fixed = [f"data.cache_dir={task.cache}", f"loss.name={loss}", *task.fixed]
     if task.kind == "classification":
         fixed.append("data.valid_split=previous_fold")
         return Search(task.config, exp_dir, fixed, metric="valid_acc"), fold
-    valid = previous_fold(task.folds, fold)
-    train = [k for k in task.folds if k not in (fold, valid)]
+    valid, train = verification_folds(task, fold)
     fixed += [f"data.train_folds={json.dumps(train)}", f"data.test_folds=[{fold}]"]
     return Search(task.config, exp_dir, fixed, metric="eer", eval_cache=task.eval_cache,
                   eval_folds=(valid,), eer_by="speaker"), None
@@ -204,8 +209,7 @@ def _test_verification(task: Task, fold: int, exp: Path) -> dict[str, Any]:
     from audiocs.scoring.pipeline import score_trials
     from audiocs.scoring.trials import generate_trials
 
-    valid = previous_fold(task.folds, fold)
-    train = [k for k in task.folds if k not in (fold, valid)]
+    _, train = verification_folds(task, fold)
     cache = task.eval_cache or task.cache
     test = embed_cache(exp, cache, exp / "test_embeddings", folds=[fold], progress=False)
     cohort = embed_cache(exp, cache, exp / "cohort_embeddings", folds=train, progress=False)
