@@ -88,8 +88,7 @@ def _extract_chunk(paths: list[str], settings: FeatureSettings, min_rms: float,
             x, reason, detail = None, err.reason, err.detail
         else:
             feats.append(x)
-            sums[i] = x.sum(0, dtype=np.float64)
-            squares[i] = np.square(x, dtype=np.float64).sum(0)
+            sums[i], squares[i] = _frame_sums(x)
             reason, detail = "", ""
         lengths.append(-1 if x is None else len(x))
         reasons.append(reason)
@@ -261,6 +260,11 @@ def _gather_frames(dst, chunks: list[tuple[list[int], Path]], results,
     dst.flush()
     os.fsync(dst.fileno())
     return joined
+
+
+def _frame_sums(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Sum and sum of squares (F,) float64 over the frames of one clip (T, F)."""
+    return x.sum(0, dtype=np.float64), np.square(x, dtype=np.float64).sum(0)
 
 
 def _stats(sums: np.ndarray, squares: np.ndarray, frames: int) -> tuple[np.ndarray, np.ndarray]:
@@ -455,9 +459,7 @@ class FeatureCache:
             else:
                 sums, squares = np.zeros((n, F)), np.zeros((n, F))
                 for i in range(n):
-                    x = self[i]
-                    sums[i] = x.sum(0, dtype=np.float64)
-                    squares[i] = np.square(x, dtype=np.float64).sum(0)
+                    sums[i], squares[i] = _frame_sums(self[i])
             self._clip_sums = (sums, squares)
         return self._clip_sums
 
