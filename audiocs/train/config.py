@@ -103,6 +103,7 @@ class TrainConfig:
     sync_batchnorm: bool = True  # under DDP on CUDA (SyncBatchNorm has no CPU kernel)
     channels_last: bool = True  # conv weights in NHWC order: same results, faster convolutions
     progress: bool = True  # tqdm bars
+    tensorboard: bool = False  # EXP/tensorboard/ (pip install audiocs[tensorboard])
 
 
 @dataclass

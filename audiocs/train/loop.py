@@ -37,6 +37,7 @@ from audiocs.train.evaluate import autocast, classification_metrics, clip_scores
 from audiocs.train.schedules import LRSchedule, MarginSchedule
 from audiocs.train.splits import Splits, apply_fold, resolve_splits
 from audiocs.train.stats import STAT_KEYS, cosine_sums, epoch_means, training_logits
+from audiocs.train.tensorboard import open_tensorboard
 
 
 class Network(nn.Module):
@@ -317,6 +318,7 @@ def _train(cfg: Config, exp: Path, resume: bool, ctx: DistContext) -> dict[str, 
               + (f"; resuming at epoch {progress.epoch + 1}, batch {progress.step}"
                  if resume_from else ""))
         write_metrics(exp, progress.history)
+    board = open_tensorboard(cfg, exp, ctx, progress.epoch)  # None unless rank 0 and on
 
     def save_last(p: Progress) -> None:
         if ctx.is_main:
@@ -331,6 +333,8 @@ def _train(cfg: Config, exp: Path, resume: bool, ctx: DistContext) -> dict[str, 
             record.update(trainer.validate(cache, splits.valid, meta))
         record["time_s"] = round(time.perf_counter() - start, 3)
         progress.history.append(record)
+        if board is not None:  # before last.pt: a kill in between re-logs the epoch (purged)
+            board.log_epoch(record)
         progress.epoch, progress.step = progress.epoch + 1, 0
         progress.loss_sum = progress.correct = progress.count = 0.0
         progress.stat_sums = [0.0] * len(STAT_KEYS)
@@ -345,6 +349,8 @@ def _train(cfg: Config, exp: Path, resume: bool, ctx: DistContext) -> dict[str, 
             print(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
                            for k, v in record.items()), flush=True)
         barrier(ctx)
+    if board is not None:
+        board.finish(cache, splits)  # the best checkpoint's embeddings for the projector
     return progress.history[-1] if progress.history else {}
 
 
