@@ -193,6 +193,55 @@ class SpecAugment(nn.Module):
                 f"time_masks={self.time_masks}, time_width={self.time_width}")
 
 
+class FreqWarp(nn.Module):
+    """Random warping of the frequency axis of (B, T, F) features, in training only: each clip
+    gets a factor ``alpha ~ U[1 - max_warp, 1 + max_warp]`` and what sat at frequency f moves to
+    alpha * f, as a vocal tract length change would move it (VTLP; Jaitly and Hinton, 2013).
+
+    ``band_hz`` (F,) are the bands' centre frequencies (``FeatureSettings.band_centres``): band k
+    of the output is the input interpolated linearly at frequency ``band_hz[k] / alpha``, the
+    lowest and highest band held beyond the ends. Random numbers come from ``generator`` (CPU)
+    or, when it is None, from torch's global generator.
+    """
+
+    def __init__(self, max_warp: float, band_hz: Sequence[float] | np.ndarray, *,
+                 generator: torch.Generator | None = None) -> None:
+        super().__init__()
+        hz = torch.tensor(np.array(band_hz, dtype=np.float64))
+        if not 0.0 <= max_warp < 1.0:
+            raise ValueError(f"FreqWarp max_warp must be in [0, 1), got {max_warp}")
+        if hz.dim() != 1 or hz.numel() < 2 or not bool((hz[1:] > hz[:-1]).all()):
+            raise ValueError("FreqWarp band_hz must be >= 2 increasing frequencies")
+        self.max_warp, self.generator = max_warp, generator
+        self.register_buffer("band_hz", hz, persistent=False)
+
+    def warp(self, features: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:
+        """``features`` (B, T, F) warped by the factors ``alpha`` (B,)."""
+        hz = self.band_hz
+        if features.shape[-1] != hz.numel():
+            raise ValueError(f"FreqWarp: features have {features.shape[-1]} bands, "
+                             f"band_hz has {hz.numel()}")
+        source = (hz[None, :] / alpha.to(hz)[:, None]).clamp(hz[0], hz[-1])  # (B, F)
+        upper = torch.searchsorted(hz, source).clamp(1, hz.numel() - 1)
+        lower = upper - 1
+        frac = ((source - hz[lower]) / (hz[upper] - hz[lower])).to(features.dtype)
+        shape = (-1, features.shape[1], -1)
+        lo = features.gather(2, lower[:, None, :].expand(shape).to(features.device))
+        hi = features.gather(2, upper[:, None, :].expand(shape).to(features.device))
+        frac = frac[:, None, :].to(features.device)
+        return lo + (hi - lo) * frac
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        """Warped copy of (B, T, F) ``features`` in training mode, ``features`` itself in eval."""
+        if not self.training or self.max_warp == 0:
+            return features
+        u = torch.rand(features.shape[0], generator=self.generator, dtype=torch.float64)
+        return self.warp(features, 1.0 + self.max_warp * (2.0 * u - 1.0))
+
+    def extra_repr(self) -> str:
+        return f"max_warp={self.max_warp}"
+
+
 def mixup(features: torch.Tensor, labels: torch.Tensor, alpha: float,
           generator: torch.Generator | None = None
           ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, float]:

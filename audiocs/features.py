@@ -8,11 +8,13 @@ import sys
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import torch
 import torchaudio.compliance.kaldi as kaldi
 import torch.nn.functional as F
 import torchaudio.functional as AF
 
+from audiocs.audio import SILENCE_RMS, AudioError, load_audio
 from audiocs.errors import AudiocsError
 
 KINDS = ("logmel", "fbank")
@@ -81,6 +83,17 @@ class FeatureSettings:
             return 1 + num_samples // self.hop_length
         return max(0, 1 + (num_samples - self.win_length) // self.hop_length)
 
+    def band_centres(self) -> np.ndarray:
+        """Centre frequency in Hz of each of the ``n_mels`` bands (n_mels,), ascending.
+
+        The bands' edges are equally spaced on the mel scale between fmin and fmax (Nyquist when
+        None): Slaney's scale for ``logmel`` (linear below 1 kHz, logarithmic above), Kaldi's
+        1127 ln(1 + f/700) for ``fbank``; a band's centre is its triangle's peak."""
+        top = self.sample_rate / 2 if self.fmax is None else self.fmax
+        to_mel, to_hz = (_slaney_mel, _slaney_hz) if self.kind == "logmel" else (_kaldi_mel, _kaldi_hz)
+        points = np.linspace(to_mel(self.fmin), to_mel(top), self.n_mels + 2)
+        return to_hz(points[1:-1])
+
     def to_dict(self) -> dict[str, Any]:
         """Plain dict for JSON/YAML."""
         return dataclasses.asdict(self)
@@ -93,6 +106,30 @@ class FeatureSettings:
         if unknown:
             raise AudiocsError(f"feature settings: unknown keys {unknown}; valid: {sorted(known)}")
         return cls(**data)
+
+
+_SLANEY_STEP = 200.0 / 3  # Hz per mel below 1 kHz
+_SLANEY_LOG = np.log(6.4) / 27  # log-frequency step per mel above 1 kHz
+
+
+def _slaney_mel(hz):
+    hz = np.asarray(hz, dtype=np.float64)
+    return np.where(hz < 1000, hz / _SLANEY_STEP,
+                    1000 / _SLANEY_STEP + np.log(np.maximum(hz, 1e-9) / 1000) / _SLANEY_LOG)
+
+
+def _slaney_hz(mel):
+    mel = np.asarray(mel, dtype=np.float64)
+    edge = 1000 / _SLANEY_STEP
+    return np.where(mel < edge, mel * _SLANEY_STEP, 1000 * np.exp((mel - edge) * _SLANEY_LOG))
+
+
+def _kaldi_mel(hz):
+    return 1127.0 * np.log1p(np.asarray(hz, dtype=np.float64) / 700.0)
+
+
+def _kaldi_hz(mel):
+    return 700.0 * np.expm1(np.asarray(mel, dtype=np.float64) / 1127.0)
 
 
 def _onnx_exporting() -> bool:
@@ -178,3 +215,11 @@ def compute_features(waveform: torch.Tensor, settings: FeatureSettings) -> torch
                            f"{settings.kind} features (window {settings.win_length})")
     with torch.no_grad():
         return feature_extractor(settings)(waveform)
+
+
+def extract_clip(path: str, settings: FeatureSettings, min_rms: float = SILENCE_RMS) -> np.ndarray:
+    """Decode, validate and featurize one file -> float32 (T, F); raises AudioError."""
+    wave = load_audio(path, settings.sample_rate, min_rms=min_rms)
+    if settings.num_frames(wave.size) < 1:
+        raise AudioError(path, "empty", f"{wave.size} samples is shorter than one frame")
+    return compute_features(torch.from_numpy(wave), settings).numpy()

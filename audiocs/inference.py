@@ -1,7 +1,7 @@
 """Use a trained model from Python: ``model = audiocs.load(exp_dir)``; ``model.predict(...)``, ``model.embed(...)``.
 
 Inputs take the paths of the feature cache and of ``audiocs embed`` / ``audiocs evaluate``:
-files are featurized by ``audiocs.cache.extract_clip`` (decode, downmix, resample, the
+files are featurized by ``audiocs.features.extract_clip`` (decode, downmix, resample, the
 checkpoint's log-mel/fbank settings), embeddings come from ``audiocs.embed.embed_clips`` and
 class scores from ``audiocs.train.evaluate.clip_scores`` (checkpoint normalization, whole clips
 batched by length, or sliding windows). So ``model.embed(path)`` equals what ``audiocs embed``
@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from audiocs.audio import check_not_silent, resample
-from audiocs.cache import extract_clip
+from audiocs.features import extract_clip
 from audiocs.embed import embed_clips
 from audiocs.errors import AudiocsError
 from audiocs.features import FeatureSettings, compute_features

@@ -105,7 +105,7 @@ def _check_options(out: Path, options: QuickstartOptions) -> None:
 def quickstart(out_dir: str | Path = "quickstart", options: QuickstartOptions | None = None, *,
                log: Callable[[str], None] = print) -> Path:
     """Run (or resume) every stage into `out_dir`; returns the path of ``report.md``."""
-    from audiocs.cache import build_cache
+    from audiocs.cache_build import build_cache
     from audiocs.embed import embed_cache
     from audiocs.features import FeatureSettings
     from audiocs.prep import prepare_esc50

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import torch
 
-from audiocs.cache import FeatureCache, build_cache
+from audiocs.cache import FeatureCache
+from audiocs.cache_build import build_cache
 from audiocs.features import FeatureSettings
 from audiocs.losses import create_classifier, create_loss
 from audiocs.models import create_model

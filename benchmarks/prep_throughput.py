@@ -7,7 +7,7 @@ interleaved, and reports the best time of each:
   ``power_to_db``, one process (the baseline);
 - ``decode+resample``: soundfile decode + soxr resampling only, one process (the floor);
 - ``decode+resample+STFT``: the floor plus a torch STFT with the same parameters;
-- ``build_cache``: ``audiocs.cache.build_cache`` with ``--workers`` processes into a fresh
+- ``build_cache``: ``audiocs.cache_build.build_cache`` with ``--workers`` processes into a fresh
   folder, end to end (pool start, features, consolidation, stats, manifest).
 
 Run: ``python benchmarks/prep_throughput.py --clips 500 --workers 2``
@@ -29,7 +29,7 @@ import soundfile as sf
 import torch
 
 from audiocs.audio import load_audio
-from audiocs.cache import build_cache
+from audiocs.cache_build import build_cache
 from audiocs.features import FeatureSettings
 from audiocs.manifest import ManifestRow
 

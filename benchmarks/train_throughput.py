@@ -1,7 +1,7 @@
 """Training throughput from the feature cache against tensors in memory and librosa on the fly.
 
 Generates an ESC-50-like corpus (``audiocs.synthetic``, 5 s clips) in a temporary folder, builds
-the feature cache with ``audiocs.cache.build_cache`` and times the same training step
+the feature cache with ``audiocs.cache_build.build_cache`` and times the same training step
 (``vgg_small`` + CS-Softmax classifier and loss: forward, backward, SGD step; channels-last
 weights as ``audiocs train`` uses by default; ``--amp bf16`` for CPU bfloat16 autocast) fed by:
 

@@ -1,4 +1,4 @@
-"""manifest.py (read/write/validate) and cache.py (build, resume, reject, read)."""
+"""manifest.py (read/write/validate), cache_build.py (build, resume, reject) and cache.py (read)."""
 
 from __future__ import annotations
 
@@ -18,9 +18,10 @@ import pytest
 import soundfile as sf
 import torch
 
-import audiocs.cache as cache_module
+import audiocs.cache_build as cache_module
 from audiocs.audio import load_audio
-from audiocs.cache import FeatureCache, build_cache
+from audiocs.cache import FeatureCache
+from audiocs.cache_build import build_cache
 from audiocs.errors import AudiocsError
 from audiocs.features import FeatureSettings, compute_features
 from audiocs.manifest import ManifestRow, read_manifest, write_manifest
@@ -235,7 +236,7 @@ def test_200_random_byte_files_are_all_rejected(tmp_path) -> None:
 
 _CHILD = """
 import sys, time
-import audiocs.cache as cache
+import audiocs.cache_build as cache
 from audiocs.features import FeatureSettings
 real = cache.extract_clip
 def slow(*args, **kw):  # slow the child down so that the kill lands mid-way

@@ -13,7 +13,7 @@ import yaml
 from test_train_data import SETTINGS, SR, tone_clip
 
 import audiocs.train.loop as loop
-from audiocs.cache import build_cache
+from audiocs.cache_build import build_cache
 from audiocs.compare import load_plan, main, read_units, run
 from audiocs.errors import AudiocsError
 from audiocs.manifest import ManifestRow

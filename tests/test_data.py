@@ -10,7 +10,8 @@ import soundfile as sf
 import torch
 from torch.utils.data import DataLoader
 
-from audiocs.cache import FeatureCache, build_cache
+from audiocs.cache import FeatureCache
+from audiocs.cache_build import build_cache
 from audiocs.data import ClipDataset, SpecAugment, collate_clips, mixup, sliding_windows
 from audiocs.features import FeatureSettings
 from audiocs.manifest import ManifestRow

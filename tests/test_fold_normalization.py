@@ -11,7 +11,8 @@ import soundfile as sf
 import torch
 from test_train_data import CLASSES, SETTINGS, SR, tone_clip, write_config
 
-from audiocs.cache import FeatureCache, build_cache
+from audiocs.cache import FeatureCache
+from audiocs.cache_build import build_cache
 from audiocs.manifest import ManifestRow
 from audiocs.train.checkpoint import load_checkpoint
 from audiocs.train.config import load_config

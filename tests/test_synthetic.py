@@ -14,7 +14,7 @@ import soundfile as sf
 
 from audiocs import synthetic
 from audiocs.audio import SILENCE_RMS
-from audiocs.cache import extract_clip
+from audiocs.features import extract_clip
 from audiocs.cli import main
 from audiocs.errors import AudiocsError
 from audiocs.features import FeatureSettings

@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from audiocs.cache import FeatureCache, build_cache
+from audiocs.cache import FeatureCache
+from audiocs.cache_build import build_cache
 from audiocs.features import FeatureSettings
 from audiocs.manifest import ManifestRow
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from test_train_data import write_config
 
-from audiocs.cache import build_cache
+from audiocs.cache_build import build_cache
 from audiocs.cli import main
 from audiocs.features import FeatureSettings
 from audiocs.prep.fsdd import parse_fsdd

@@ -103,7 +103,7 @@ def run_corpus(
         manifest = prepare(args)
         if args.no_features:
             return 0
-        from audiocs.cache import build_cache
+        from audiocs.cache_build import build_cache
 
         settings = feature_settings(args)
         cache_dir = args.cache or args.out / f"features-{settings.kind}"

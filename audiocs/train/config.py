@@ -90,6 +90,7 @@ class AugmentConfig:
     time_masks: int = 2
     time_width: int = 20
     mixup_alpha: float = 0.0  # 0: no mixup
+    freq_warp: float = 0.0  # frequency axis scaled by U[1 - w, 1 + w] per clip (VTLP-like); 0: off
 
 
 @dataclass
@@ -156,6 +157,8 @@ def validate(cfg: Config, source: str = "config") -> None:
             raise AudiocsError(f"{source}: {key} = {_get(cfg, key)!r} must be > 0")
     if not 0.0 <= cfg.data.valid_fraction < 1.0:
         raise AudiocsError(f"{source}: data.valid_fraction must be in [0, 1)")
+    if not 0.0 <= cfg.augment.freq_warp < 0.5:
+        raise AudiocsError(f"{source}: augment.freq_warp = {cfg.augment.freq_warp} must be in [0, 0.5)")
     if not cfg.data.cache_dir:
         raise AudiocsError(f"{source}: data.cache_dir is not set")
     if cfg.data.num_workers < 0 or cfg.train.checkpoint_every_steps < 0:

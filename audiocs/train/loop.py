@@ -23,7 +23,7 @@ from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 from audiocs.cache import FeatureCache
-from audiocs.data import ClipDataset, SpecAugment, collate_clips, mixup
+from audiocs.data import ClipDataset, FreqWarp, SpecAugment, collate_clips, mixup
 from audiocs.errors import AudiocsError
 from audiocs.fileio import atomic_write
 from audiocs.losses import ClassificationLoss
@@ -110,6 +110,7 @@ class Trainer:
     loader: DataLoader
     sampler: EpochBatchSampler
     dataset: ClipDataset
+    warp: FreqWarp | None = None
 
     @property
     def network(self) -> Network:
@@ -123,6 +124,9 @@ class Trainer:
         torch.manual_seed(seed)  # dropout
         gen = torch.Generator().manual_seed(seed)
         x, y = batch["features"].to(device), batch["labels"].to(device)
+        if self.warp is not None:
+            self.warp.generator = gen
+            x = self.warp(x)
         if self.augment is not None:
             self.augment.generator = gen
             x = self.augment(x, batch["lengths"])
@@ -278,6 +282,7 @@ def build_trainer(cfg: Config, ctx: DistContext, cache: FeatureCache, splits: Sp
     a = cfg.augment
     augment = SpecAugment(a.freq_masks, a.freq_width, a.time_masks, a.time_width) \
         if a.specaugment else None
+    warp = FreqWarp(a.freq_warp, cache.settings.band_centres()) if a.freq_warp > 0 else None
     dataset = ClipDataset(cache, splits.train, crop_frames=cfg.data.crop_frames, train=True,
                           seed=cfg.train.seed, mean=meta["mean"].numpy(), std=meta["std"].numpy())
     sampler = EpochBatchSampler(len(dataset), cfg.data.batch_size, seed=cfg.train.seed,
@@ -289,7 +294,7 @@ def build_trainer(cfg: Config, ctx: DistContext, cache: FeatureCache, splits: Sp
                         pin_memory=ctx.device.type == "cuda")
     scaler = torch.amp.GradScaler(ctx.device.type, enabled=cfg.train.amp == "fp16")
     return Trainer(cfg, ctx, net, loss, optimizer, scaler, lr_schedule, margin_schedule,
-                   augment, loader, sampler, dataset)
+                   augment, loader, sampler, dataset, warp)
 
 
 def train(cfg: Config, exp_dir: str | Path, *, resume: bool = False) -> dict[str, Any]:

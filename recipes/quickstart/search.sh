@@ -19,7 +19,7 @@ make_corpus() {  # make_corpus OUT CLIPS: generated corpus + ESC-50 manifest + l
   python - "$1" "$2" "$seed" <<'PY'
 import sys
 from pathlib import Path
-from audiocs.cache import build_cache
+from audiocs.cache_build import build_cache
 from audiocs.features import FeatureSettings
 from audiocs.prep import prepare_esc50
 from audiocs.synthetic import generate_esc50_like

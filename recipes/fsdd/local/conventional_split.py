@@ -14,7 +14,8 @@ import dataclasses
 import sys
 from pathlib import Path
 
-from audiocs.cache import FeatureCache, build_cache
+from audiocs.cache import FeatureCache
+from audiocs.cache_build import build_cache
 from audiocs.errors import AudiocsError
 from audiocs.manifest import read_manifest, write_manifest
 
