@@ -37,17 +37,19 @@ def _optional(kind: type) -> Callable[[str], object]:
 
 
 def corpus_parser(
-    description: str, *, download: bool = False, feature_defaults: dict | None = None
+    description: str, *, download: bool = False, feature_defaults: dict | None = None,
+    corpus_help: str = "corpus folder (the real layout)",
 ) -> argparse.ArgumentParser:
     """Parser with the options every corpus script shares (add corpus options to it).
 
-    ``feature_defaults`` overrides FeatureSettings defaults for this corpus (e.g. sample_rate).
+    ``feature_defaults`` overrides FeatureSettings defaults for this corpus (e.g. sample_rate);
+    ``corpus_help`` says what ``--corpus`` names (a folder, or a table).
     """
     from audiocs.features import FeatureSettings
 
     p = argparse.ArgumentParser(description=description,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--corpus", type=Path, required=True, help="corpus folder (the real layout)")
+    p.add_argument("--corpus", type=Path, required=True, help=corpus_help)
     p.add_argument("--out", type=Path, required=True,
                    help="output folder for manifest.csv and the features")
     p.add_argument("--strict", action="store_true",
@@ -75,6 +77,20 @@ def corpus_parser(
                            help=f"feature setting (default {defaults.get(fld.name, fld.default)})")
     p.set_defaults(feature_defaults=defaults)
     return p
+
+
+def add_fold_options(parser: argparse.ArgumentParser) -> argparse._ArgumentGroup:
+    """The fold options of the own-corpus scripts (class folders, a table); returns the group."""
+    g = parser.add_argument_group("folds")
+    g.add_argument("--folds", type=int, default=None, metavar="K",
+                   help="deal the clips into K folds, stratified by class (default 5; 0: no "
+                        "folds); with given folds, a fold above K is refused")
+    g.add_argument("--group-regex", default=None, metavar="REGEX",
+                   help="deal whole groups instead: the group is what REGEX (one capture group, "
+                        "or one named 'group') finds in the path relative to the corpus, e.g. "
+                        "'^[^/]+/([^/_]+)_' for a speaker before the first '_'; kept as speaker")
+    g.add_argument("--seed", type=int, default=0, help="seed of the dealing order (default 0)")
+    return g
 
 
 def feature_settings(args: argparse.Namespace):

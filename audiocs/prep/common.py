@@ -11,14 +11,15 @@ import csv
 import json
 import re
 import sys
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 from tqdm import tqdm
 
-from audiocs.audio import AudioError, audio_duration
+from audiocs.audio import REASONS, AudioError, audio_duration
 from audiocs.errors import AudiocsError
 from audiocs.fileio import atomic_write
 from audiocs.manifest import ManifestRow, rows_digest, write_manifest
@@ -50,12 +51,95 @@ def group_folds(groups: Iterable[str], n_folds: int | None = None) -> dict[str, 
     return {g: i % n + 1 for i, g in enumerate(ordered)}
 
 
+def deal_folds(
+    labels: Sequence[str], n_folds: int, *, groups: Sequence[str] | None = None, seed: int = 0
+) -> list[int]:
+    """Fold 1..n_folds of each item, stratified by label; whole groups share a fold when given.
+
+    ``n_folds=0`` gives every item fold 0 (no folds).
+
+    Groups (each item its own group without `groups`) are dealt largest first, ties in a seeded
+    random order, each to the fold that holds the fewest items of the group's labels (weighted
+    by the group's label counts), then the smallest fold, then the lowest number. So every class
+    is spread as evenly as the groups allow and the folds stay about equal in size.
+    """
+    if n_folds < 0:
+        raise ValueError(f"n_folds must be >= 0, got {n_folds}")
+    if n_folds == 0:
+        return [0] * len(labels)
+    keys = list(groups) if groups is not None else [str(i) for i in range(len(labels))]
+    if len(keys) != len(labels):
+        raise ValueError(f"{len(labels)} labels but {len(keys)} groups")
+    classes = index_labels(labels)
+    members: dict[str, list[int]] = defaultdict(list)
+    for i, g in enumerate(keys):
+        members[g].append(i)
+    names = sorted(members, key=natural_key)
+    rank = np.random.default_rng(seed).permutation(len(names))
+    counts = np.zeros((n_folds, len(classes)), dtype=np.int64)
+    fold_of: dict[str, int] = {}
+
+    def order(k: int) -> tuple:
+        items = members[names[k]]
+        common = Counter(labels[i] for i in items).most_common(1)[0][0]
+        return -len(items), classes[common], rank[k]
+
+    for k in sorted(range(len(names)), key=order):
+        want = np.bincount([classes[labels[i]] for i in members[names[k]]],
+                           minlength=len(classes))
+        cost = [(int(counts[f] @ want), int(counts[f].sum()), f) for f in range(n_folds)]
+        best = min(cost)[2]
+        counts[best] += want
+        fold_of[names[k]] = best + 1
+    return [fold_of[g] for g in keys]
+
+
+def fold_summary(rows: Sequence[ManifestRow]) -> tuple[str, list[str]]:
+    """A class x fold table of clip counts, and warnings: folds with no clips, and classes
+    with fewer clips than folds (those cannot be in every fold)."""
+    folds = sorted({r.fold for r in rows})
+    n_folds = max(folds, default=0)
+    counts = Counter((r.label_name, r.fold) for r in rows)
+    per_class = Counter(r.label_name for r in rows)
+    classes = sorted(per_class, key=natural_key)
+    head = ["class", *(f"fold {f}" if f else "no fold" for f in folds), "total"]
+    body = [[c, *(str(counts[c, f]) for f in folds), str(per_class[c])] for c in classes]
+    body.append(["total", *(str(sum(counts[c, f] for c in classes)) for f in folds),
+                 str(len(rows))])
+    widths = [max(len(line[j]) for line in [head, *body]) for j in range(len(head))]
+    table = "\n".join(
+        "  ".join(cell.ljust(w) if j == 0 else cell.rjust(w)
+                  for j, (cell, w) in enumerate(zip(line, widths)))
+        for line in [head, *body])
+    warnings = []
+    empty = [str(f) for f in range(1, n_folds + 1) if f not in folds]
+    if empty:
+        warnings.append(f"{len(empty)} folds with no clips: {listing(empty)}")
+    few = [f"{c} ({per_class[c]})" for c in classes if 0 < n_folds and per_class[c] < n_folds]
+    if few:
+        warnings.append(f"{len(few)} classes with fewer clips than the {n_folds} folds "
+                        f"(missing from some folds): {listing(few)}")
+    return table, warnings
+
+
+def print_fold_summary(source: Path, rows: Sequence[ManifestRow]) -> None:
+    """Print the class x fold table of `rows` and warn (stderr) about what it lacks."""
+    table, warnings = fold_summary(rows)
+    print(f"{source}: clips per class and fold\n{table}")
+    report(source, warnings, strict=False)
+
+
+def audio_check(path: str | Path) -> tuple[float, str]:
+    """(seconds from the header, "") for a usable file, else (0.0, the reason it is not)."""
+    try:
+        return audio_duration(path), ""
+    except AudioError as err:
+        return 0.0, f"{err.reason} ({REASONS[err.reason]})"
+
+
 def probe_duration(path: str | Path) -> float:
     """Seconds of audio from the header; 0.0 when missing or unreadable (the cache rejects it)."""
-    try:
-        return audio_duration(path)
-    except AudioError:
-        return 0.0
+    return audio_check(path)[0]
 
 
 def with_durations(rows: list[ManifestRow]) -> list[ManifestRow]:
@@ -67,14 +151,33 @@ def with_durations(rows: list[ManifestRow]) -> list[ManifestRow]:
 
 def read_table(path: Path, columns: Sequence[str]) -> list[dict[str, str]]:
     """Read a metadata CSV; raises AudiocsError naming the file when it or a column is missing."""
+    return [row for _, row in read_lines(path, columns, delimiter=",")]
+
+
+def read_lines(
+    path: Path, columns: Sequence[str], *, delimiter: str | None = None
+) -> list[tuple[int, dict[str, str]]]:
+    """(line number, row) of a CSV or TSV with a header; raises AudiocsError naming the file
+    when it or a column is missing. Delimiter: tab for ``.tsv``, else sniffed (``,;|`` or tab)."""
     if not path.is_file():
         raise AudiocsError(f"{path}: metadata file not found")
-    with open(path, newline="", encoding="utf-8") as f:
-        reader = csv.DictReader(f)
+    with open(path, newline="", encoding="utf-8-sig") as f:
+        if delimiter is None:
+            delimiter = "\t" if path.suffix.lower() in (".tsv", ".tab") else _sniff(f.read(8192))
+            f.seek(0)
+        reader = csv.DictReader(f, delimiter=delimiter)
         missing = [c for c in columns if c not in (reader.fieldnames or [])]
         if missing:
             raise AudiocsError(f"{path}: missing column(s) {', '.join(missing)}")
-        return list(reader)
+        return [(reader.line_num, {k: v or "" for k, v in row.items() if k is not None})
+                for row in reader]
+
+
+def _sniff(head: str) -> str:
+    try:
+        return csv.Sniffer().sniff(head.splitlines()[0] if head else "", ",;\t|").delimiter
+    except csv.Error:
+        return ","
 
 
 def as_int(path: Path, line: int, row: dict[str, str], column: str) -> int:
@@ -137,6 +240,18 @@ def report(corpus: Path, problems: Sequence[str], *, strict: bool) -> None:
 def report_names(corpus: Path, names: Sequence[str], what: str, *, strict: bool) -> None:
     """Report files that do not fit the layout (``what`` says how), as :func:`report` does."""
     report(corpus, [f"{len(names)} {what}: {listing(names)}"] if names else [], strict=strict)
+
+
+def report_lines(table: Path, bad: Sequence[tuple[int, str]], *, strict: bool) -> None:
+    """Report bad lines of a table, (line, why) each: one warning a line (the row is skipped),
+    or with `strict` one AudiocsError naming the table and the first few lines."""
+    if not bad:
+        return
+    if strict:
+        shown = "; ".join(f"line {n}: {why}" for n, why in bad[:_SHOW])
+        more = f"; ... and {len(bad) - _SHOW} more" if len(bad) > _SHOW else ""
+        raise AudiocsError(f"{table}: {len(bad)} bad rows: {shown}{more}")
+    report(table, [f"line {n}: {why} (row skipped)" for n, why in bad], strict=False)
 
 
 def _marker(out_dir: Path) -> dict | None:
