@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # the import of audiocs itself stays light: torch loads on the first `load`
@@ -9,7 +10,10 @@ if TYPE_CHECKING:  # the import of audiocs itself stays light: torch loads on th
 
     from audiocs.inference import Model
 
-__version__ = "0.1.0"
+try:  # written once, in pyproject.toml
+    __version__ = version("audiocs")
+except PackageNotFoundError:  # imported from a source tree that was never installed
+    __version__ = "0+unknown"
 
 
 def load(exp_dir: str | Path, *, checkpoint: str = "best.pt", device: str = "cpu") -> Model:

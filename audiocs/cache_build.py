@@ -29,7 +29,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from audiocs.audio import SILENCE_RMS, AudioError
 from audiocs.cache import (BUILD_MARKER, CLIP_STATS, MARKER, FeatureCache, frame_sums,
@@ -39,6 +38,7 @@ from audiocs.features import FeatureSettings, extract_clip
 from audiocs.fileio import atomic_path, atomic_write, remove_temp_files
 from audiocs.manifest import (ManifestRow, class_names, read_manifest, rows_digest,
                               validate_rows, write_manifest)
+from audiocs.progress import progress_bar
 
 _SYNC_BYTES = 16 << 20  # features.npy is flushed to disk in steps of this size
 
@@ -296,8 +296,8 @@ def build_cache(manifest: str | Path | Sequence[ManifestRow], out_dir: str | Pat
     todo = [k for k in range(len(chunks)) if k not in done]
     results = _chunk_results([([rows[i].path for i in chunks[k][0]], chunks[k][1]) for k in todo],
                              settings, min_rms, workers)
-    bar = tqdm(total=len(rows), initial=sum(len(chunks[k][0]) for k in done),
-               unit="clip", desc="features", disable=not progress)
+    bar = progress_bar(total=len(rows), initial=sum(len(chunks[k][0]) for k in done),
+                       unit="clip", desc="features", enabled=progress)
     # features.npy appears (atomic rename) only once every check below has passed
     with atomic_path(out / "features.npy") as tmp:
         with closing(results), bar, open(tmp, "wb") as dst:  # closing: stops the pool on error

@@ -20,11 +20,11 @@ import numpy as np
 import torch
 import torch.distributed as dist
 from torch import nn
-from tqdm import tqdm
 
 from audiocs.cache import FeatureCache
 from audiocs.errors import AudiocsError
 from audiocs.fileio import atomic_write
+from audiocs.progress import progress_bar
 from audiocs.scoring.io import EmbeddingSet, l2_normalize, write_embeddings
 from audiocs.train.config import EvalConfig
 from audiocs.train.distributed import DistContext, distributed
@@ -55,7 +55,8 @@ def embed_clips(model: nn.Module, cache: FeatureCache, rows: np.ndarray, mean: n
     With `partial_dir`, each finished chunk of clips is saved there and reused by a re-run.
     """
     parts = []
-    for k, start in enumerate(tqdm(range(0, len(rows), chunk), desc="embed", unit="chunk", disable=not progress)):
+    for k, start in enumerate(progress_bar(range(0, len(rows), chunk), desc="embed",
+                                                unit="chunk", enabled=progress)):
         done = partial_dir / f"chunk{k:06d}.npy" if partial_dir is not None else None
         if done is not None and done.is_file():
             parts.append(np.load(done))

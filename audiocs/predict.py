@@ -13,11 +13,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tqdm import tqdm
-
 from audiocs.errors import AudiocsError
 from audiocs.fileio import atomic_write
 from audiocs.inference import Model, Prediction, load
+from audiocs.progress import progress_bar
 
 AUDIO_SUFFIXES = (".wav", ".flac")
 CSV_COLUMNS = ("file", "segment", "start", "end", "rank", "class", "score", "score_kind")
@@ -52,7 +51,8 @@ def predict_files(model: Model, inputs: Sequence[str | Path], *, top_k: int = 5,
     """Score every file of `inputs` (files or folders); failures are collected, not raised."""
     files, failed = find_audio(inputs)
     run = PredictRun(failed=failed)
-    for path in tqdm(files, desc="predict", unit="file", disable=not progress or len(files) < 2):
+    for path in progress_bar(files, desc="predict", unit="file",
+                             enabled=progress and len(files) > 1):
         try:
             clip = model.features(path)
         except AudiocsError as err:

@@ -17,10 +17,10 @@ from pathlib import Path
 
 import numpy as np
 import soundfile as sf
-from tqdm import tqdm
 
 from audiocs.errors import AudiocsError
 from audiocs.fileio import atomic_path, atomic_write, remove_temp_files
+from audiocs.progress import progress_bar
 
 ESC50_COLUMNS = ("filename", "fold", "target", "category", "esc10", "src_file", "take")
 NUM_FOLDS = 5
@@ -346,8 +346,8 @@ def generate_esc50_like(out_dir: str | Path, *, clips_per_class: int = 40, seed:
         if not path.exists():  # written atomically, so an existing file is complete
             jobs.append((path, row["category"], _clip_seed(settings, row["category"], j),
                          sample_rate, float(duration)))
-    bar = tqdm(total=len(rows), initial=len(rows) - len(jobs), unit="clip",
-               desc="synth", disable=not progress)
+    bar = progress_bar(total=len(rows), initial=len(rows) - len(jobs), unit="clip",
+                       desc="synth", enabled=progress)
     if workers > 1:
         with ProcessPoolExecutor(workers) as pool:
             for _ in pool.map(_write_clip, jobs, chunksize=8):

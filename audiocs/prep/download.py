@@ -24,9 +24,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from tqdm import tqdm
-
 from audiocs.errors import AudiocsError
+from audiocs.progress import progress_bar
 
 _CHUNK = 1 << 16
 _MAX_LINK_DEPTH = 8
@@ -60,7 +59,7 @@ def fetch(url: str, dest: Path, *, sha256: str | None = None, timeout: float = 6
             with response:
                 size = int(response.headers.get("Content-Length") or 0) or None
                 got = 0
-                with tqdm(total=size, unit="B", unit_scale=True, desc=dest.name) as bar:
+                with progress_bar(total=size, unit="B", unit_scale=True, desc=dest.name) as bar:
                     while True:
                         try:
                             chunk = response.read(_CHUNK)

@@ -20,13 +20,13 @@ import torch
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
-from tqdm.auto import tqdm
 
 from audiocs.cache import FeatureCache
 from audiocs.data import ClipDataset, FreqWarp, SpecAugment, collate_clips, mixup
 from audiocs.errors import AudiocsError
 from audiocs.fileio import atomic_write
 from audiocs.losses import ClassificationLoss
+from audiocs.progress import progress_bar
 from audiocs.train.checkpoint import (BEST, CHECKPOINT_DIR, LAST, build_modules,
                                       check_compatible, load_checkpoint, load_weights, model_meta,
                                       rng_state, save_checkpoint, set_rng_state)
@@ -156,8 +156,9 @@ class Trainer:
         self.sampler.set_epoch(epoch, skip=progress.step)  # its keys carry the epoch
         self.net.train()
         local = [0.0] * (3 + len(STAT_KEYS))  # this rank's sums since the last save
-        bar = tqdm(self.loader, total=steps, initial=progress.step, desc=f"epoch {epoch + 1}",
-                   disable=not (cfg.train.progress and ctx.is_main), leave=False)
+        bar = progress_bar(self.loader, total=steps, initial=progress.step,
+                           desc=f"epoch {epoch + 1}", enabled=cfg.train.progress and ctx.is_main,
+                           leave=False)
         for batch in bar:
             t = epoch + progress.step / steps
             self.lr_schedule.step(t)
