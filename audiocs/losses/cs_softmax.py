@@ -1,6 +1,7 @@
-"""CS-Softmax (Zhang et al., 2022) as specified in ../shared/spec/cs_softmax.md, and Circle loss.
+"""CS-Softmax (Zhang et al., 2022) as defined in docs/losses.md ("CS-Softmax: the definition"),
+and Circle loss.
 
-The paper's full equations are not public; this is the definition of the spec:
+The paper's full equations are not public; this is the definition audiocs implements:
 
     a_p = (1 - lam) + lam * max(1 + m - s_p, 0),   z_y = s * a_p * (s_p - (1 - m))
     a_n = (1 - lam) + lam * max(s_n + m, 0),       z_j = s * a_n * (s_n - m)     (j != y)
