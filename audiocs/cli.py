@@ -203,7 +203,7 @@ def _add_quickstart(sub: argparse._SubParsersAction) -> None:
 
     d = QuickstartOptions()
     p = sub.add_parser("quickstart", help="generated corpus -> features -> CS-Softmax and softmax "
-                       "models -> accuracy, EER, report.md (about 3 minutes on 2 CPU cores)")
+                       "models -> accuracy, EER, report.md and report.html (about 3 minutes on 2 CPU cores)")
     p.add_argument("--out", default="quickstart", help="output folder (re-running resumes it)")
     p.add_argument("--clips-per-class", type=int, default=d.clips_per_class)
     p.add_argument("--duration", type=float, default=d.duration, help="seconds per generated clip")
@@ -326,6 +326,30 @@ def cmd_plot_margins(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_report(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("report", help="one self-contained HTML page of trained runs: curves, "
+                       "test tables, confusion matrix, DET curve, misclassified clips")
+    p.add_argument("exps", nargs="+", metavar="EXP",
+                   help="experiment folders (a cross-validation folder stands for its folds)")
+    p.add_argument("--out", required=True, help="HTML file to write (audio links are relative to it)")
+    p.add_argument("--split", default="test", choices=["test", "valid", "train"],
+                   help="the evaluated split to show (eval/<split>/)")
+    p.add_argument("--scores", nargs="+", default=None, metavar="DIR",
+                   help="scores folder of `audiocs score`, one per run (default: EXP/scores if present)")
+    p.add_argument("--names", nargs="+", default=None, help="run names, one per run")
+    p.add_argument("--title", default="audiocs report")
+    p.set_defaults(func=cmd_report)
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from audiocs.html_report import write_html_report
+
+    out = write_html_report(args.exps, args.out, split=args.split, scores=args.scores,
+                            names=args.names, title=args.title)
+    print(f"report written to {out}")
+    return 0
+
+
 # (new subcommands: add an `_add_<name>` above this line and list it in _SUBCOMMANDS)
 
 _SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
@@ -342,6 +366,7 @@ _SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
     _add_export,
     _add_search,
     _add_plot_margins,
+    _add_report,
 ]
 
 

@@ -3,7 +3,8 @@
 Stages (each skipped when finished, so a re-run after an interruption resumes):
 generate the ESC-50-like corpus -> ESC-50 manifest + log-mel cache -> for each loss: train
 (folds 1-3, best checkpoint chosen on fold 4), evaluate on fold 5, embed fold 5, score
-class-verification trials among the fold-5 clips -> ``report.md`` with the table and plot links.
+class-verification trials among the fold-5 clips -> ``report.md`` with the table and plot links,
+and ``report.html`` (`audiocs report` of the runs) beside it.
 """
 
 from __future__ import annotations
@@ -108,6 +109,7 @@ def quickstart(out_dir: str | Path = "quickstart", options: QuickstartOptions | 
     from audiocs.cache_build import build_cache
     from audiocs.embed import embed_cache
     from audiocs.features import FeatureSettings
+    from audiocs.html_report import write_html_report
     from audiocs.prep import prepare_esc50
     from audiocs.scoring.pipeline import run_score, run_trials
     from audiocs.synthetic import generate_esc50_like
@@ -143,7 +145,9 @@ def quickstart(out_dir: str | Path = "quickstart", options: QuickstartOptions | 
         stages.run(f"score.{loss}", lambda: run_score(
             run / "embeddings", out / "trials.txt", run / "scores"))
     report = write_report(out, opts, stages.seconds)
-    log(f"[quickstart] report: {report}")
+    write_html_report([out / "runs" / loss for loss in opts.losses], out / "report.html",
+                      title="audiocs quickstart")
+    log(f"[quickstart] report: {report} (and report.html)")
     return report
 
 

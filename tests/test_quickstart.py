@@ -56,6 +56,9 @@ def test_report_table_links_and_above_chance(small_run):
     assert "confusion.png" in report and "det.png" in report and "curves.png" in report
     trials = json.loads((out / "runs/softmax/scores/metrics.json").read_text())["scored"]
     assert trials == 30 * 29 // 2 and f"{trials} class-verification trials" in report
+    page = (out / "report.html").read_text()  # beside report.md: both runs, audio linked
+    assert page.count('<section id="run-') == 2 and 'src="runs/softmax/' not in page
+    assert "<audio controls" in page and 'src="corpus/audio/' in page
 
 
 @pytest.mark.slow

@@ -1,12 +1,14 @@
 """Clip-level evaluation: whole-clip or sliding-window scores, accuracy, per-class accuracy,
-macro-F1 and the confusion matrix, written with figures into `exp_dir/eval/<split>/`."""
+macro-F1, the confusion matrix and each clip's top classes, written with figures into
+`exp_dir/eval/<split>/`."""
 
 from __future__ import annotations
 
 import contextlib
 import csv
 import json
-from collections.abc import Iterator
+import os
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +21,7 @@ from audiocs.cache import FeatureCache
 from audiocs.data import crop_clip, sliding_windows
 from audiocs.errors import AudiocsError
 from audiocs.fileio import atomic_write
+from audiocs.manifest import ManifestRow
 from audiocs.plots import plot_confusion, plot_training_curves
 from audiocs.train.checkpoint import load_for_inference
 from audiocs.train.config import EvalConfig
@@ -26,6 +29,8 @@ from audiocs.train.distributed import resolve_device
 from audiocs.train.splits import resolve_splits
 
 AMP_DTYPES = {"none": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+PREDICTIONS = "predictions.csv"
+TOP_K = 3  # classes listed per clip in predictions.csv
 
 
 def autocast(device: torch.device, amp: str) -> contextlib.AbstractContextManager:
@@ -158,10 +163,27 @@ def evaluate_experiment(exp_dir: str | Path, *, split: str = "test", fold: int |
     out = exp / "eval" / split
     _write_outputs(out, metrics, bundle.class_names, split, len(indices), bundle.epoch,
                    str(bundle.checkpoint))
+    write_predictions(out / PREDICTIONS, [cache.rows[i] for i in indices.tolist()], scores,
+                      bundle.class_names)
     history = read_history(exp)
     if history:
         plot_training_curves(history, exp / "eval" / "curves.png")
     return EvalResult(split, metrics["accuracy"], metrics["macro_f1"], len(indices), out)
+
+
+def write_predictions(path: Path, rows: Sequence[ManifestRow], scores: torch.Tensor,
+                      class_names: list[str]) -> None:
+    """One CSV row a clip: id, absolute audio path, true class, then the top classes by score
+    (N, C) with their scores (cosines, or logits for the softmax baseline)."""
+    k = min(TOP_K, len(class_names))
+    values, classes = scores.topk(k, dim=1)
+    with atomic_write(path, newline="") as f:
+        writer = csv.writer(f, lineterminator="\n")
+        writer.writerow(["id", "path", "label", *(f"{c}{i}" for i in range(1, k + 1)
+                                                  for c in ("top", "score"))])
+        for row, top, value in zip(rows, classes.tolist(), values.tolist()):
+            cells = [c for j, v in zip(top, value) for c in (class_names[j], f"{v:.6f}")]
+            writer.writerow([row.id, os.path.abspath(row.path), class_names[row.label], *cells])
 
 
 def _write_outputs(out: Path, metrics: dict, class_names: list[str], split: str, n: int,

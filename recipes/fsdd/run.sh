@@ -3,7 +3,7 @@
 # speaker-independent (leave one speaker out, 6 folds), then closed-set speaker verification
 # (speaker model trained on takes 10-49, trials among takes 0-9 of the same 6 speakers).
 # Outputs: $exp/digits_split/eval/test/metrics.json, $exp/digits_by_speaker/crossval.md,
-# $exp/speakers/scores/metrics.json (EER, minDCF).
+# $exp/speakers/scores/metrics.json (EER, minDCF); $exp/report.html, all three on one page.
 
 corpus=data/fsdd            # the corpus: recordings/{digit}_{speaker}_{index}.wav
 download=false              # true: stage 1 downloads FSDD into $corpus first
@@ -36,3 +36,5 @@ stage 9 trials audiocs trials --embeddings "$exp/speakers/embeddings" \
   --out "$exp/speakers/trials.txt" --by speaker
 stage 10 score audiocs score --embeddings "$exp/speakers/embeddings" \
   --trials "$exp/speakers/trials.txt" --out "$exp/speakers/scores"
+stage 11 report audiocs report "$exp/digits_split" "$exp/digits_by_speaker" "$exp/speakers" \
+  --out "$exp/report.html"

@@ -6,7 +6,8 @@
 #   Speech Commands: whether the sample's speaker-disjoint split can rank losses (stage 2).
 # Stage 3 runs `jobs` processes side by side (each every jobs-th unit, 1 thread each); every
 # finished run is kept, so re-running the script resumes. Output: $exp/results.md,
-# $exp/results.json and $exp/figures/.
+# $exp/results.json, $exp/figures/ and $exp/report.html (every loss's digits model of fold 1,
+# seed 0: curves, tables, misclassified clips).
 #   recipes/loss_comparison/run.sh fsdd=../shared/data/fsdd \
 #     librispeech=../shared/data/librispeech-mini/train-clean-100 \
 #     speech_commands=../shared/data/speech-commands-mini
@@ -51,3 +52,9 @@ stage 2 speech_commands_split python "$recipe_dir/local/speech_commands_split.py
 stage 3 compare run_shards
 stage 4 report "${compare[@]}" report --notes "$exp/speech_commands_split.md" \
   --command "$RUN_COMMAND"
+tested=()  # the tested seed-0 run of every loss on fold 1 of the digits task
+for m in "$exp"/fsdd_digits/fold1/*/*_seed0/eval/test/metrics.json; do
+  if [ -f "$m" ]; then tested+=("${m%/eval/test/metrics.json}"); fi
+done
+stage 5 report_html audiocs report "${tested[@]}" --out "$exp/report.html" \
+  --title "loss comparison: FSDD digits, fold 1, seed 0"

@@ -5,7 +5,8 @@
 # non-overlapping $test_segment s segments of the unseen speakers of fold 1 (cosine scoring, then
 # AS-norm against the training speakers' segments). Both segmentations deal the speakers into
 # the same folds; normalization statistics come from the training folds only.
-# Outputs: $exp/scores/metrics.json and $exp/scores_asnorm/metrics.json (EER, minDCF), DET plots.
+# Outputs: $exp/scores/metrics.json and $exp/scores_asnorm/metrics.json (EER, minDCF), DET plots,
+# and $exp/report.html with both beside the training curves.
 
 corpus=data/LibriSpeech/train-clean-100   # speaker folders or LibriSpeech
 data=data/speakers          # manifest.csv, segments/ and the feature cache
@@ -39,3 +40,5 @@ stage 7 score audiocs score --embeddings "$exp/embeddings/test" --trials "$exp/t
 stage 8 score_asnorm audiocs score --embeddings "$exp/embeddings/test" \
   --trials "$exp/trials.txt" --cohort "$exp/embeddings/cohort" --norm asnorm --top-k 100 \
   --out "$exp/scores_asnorm"
+stage 9 report audiocs report "$exp/model" "$exp/model" --names cosine as-norm \
+  --scores "$exp/scores" "$exp/scores_asnorm" --out "$exp/report.html"
