@@ -367,7 +367,7 @@ def _run_section(run: RunView, position: int, out_dir: Path) -> str:
         from audiocs.plots import plot_training_curves
 
         curves = _rendered(lambda path: plot_training_curves(run.history, path))
-        parts.append(f"<h3>Training curves</h3><div class=\"scroll zoom\">"
+        parts.append(f"<h3>Training curves</h3><div class=\"scroll zoom curves\">"
                      f"{_figure(curves, 'training curves (metrics.jsonl)')}</div>")
     parts += [_class_section(run), _scores_section(run, out_dir), _clips_section(run, out_dir)]
     if run.config_text is not None:
@@ -401,6 +401,7 @@ tbody tr:nth-child(even){background:#fafbfc}
 .pair>div{min-width:0;max-width:100%}
 .pair>.zoom{flex:1 1 420px}
 .zoom img{min-width:540px}
+.curves img{max-width:min(100%,900px)}
 figure{margin:0;text-align:center}
 img{max-width:100%;height:auto;border:1px solid #eceef2;border-radius:4px;background:#fff}
 figcaption{font-size:.85em;color:#5a6475}
