@@ -7,6 +7,7 @@
 #   3 model width and epochs on the larger corpus (softmax)
 #   4 CS-Softmax's (scale, margin, weight_update) at the chosen training setup
 #   5 25 epochs for both losses (the 3-minute budget)
+#   6 frequency warping (augment.freq_warp) at that setup, both losses
 # plus local/classifier_init.py (the class weights' initial norm, CS-Softmax).
 
 exp=exp/quickstart-search
@@ -63,3 +64,12 @@ stage 8 epochs25_cs_softmax audiocs search "${base[@]}" "${fixed[@]}" --set loss
   --space train.epochs=25,30 --exp-dir "$exp/qs5_cs_softmax" --out "$exp/qs5_cs_softmax"
 stage 9 classifier_init python "$recipe_dir/local/classifier_init.py" --cache "$q40" \
   --exp-dir "$exp/classifier_init" --out "$exp/classifier_init.md"
+# frequency warping at the setup of stages 7-8 (25 epochs), both losses with the same space
+for loss in softmax cs_softmax; do
+  extra=(); [ $loss = cs_softmax ] && extra=(--set loss.scale=30 --set loss.margin=0.4
+                                             --set loss.params.weight_update=0)
+  stage 10 "freq_warp_$loss" audiocs search "${base[@]}" "${fixed[@]}" --set loss.name=$loss \
+    "${extra[@]}" --set data.cache_dir="$q80" --set data.crop_frames=128 \
+    --set model.kwargs.width=8 --set train.epochs=25 --space augment.freq_warp=0,0.1,0.2 \
+    --exp-dir "$exp/qs6_$loss" --out "$exp/qs6_$loss"
+done
