@@ -64,7 +64,7 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from audiocs.train.evaluate import evaluate_experiment
+    from audiocs.evaluate import evaluate_experiment
 
     r = evaluate_experiment(args.exp_dir, split=args.split, fold=args.fold,
                             cache_dir=args.cache_dir, device=args.device)

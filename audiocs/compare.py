@@ -40,7 +40,7 @@ import yaml
 from audiocs.errors import AudiocsError
 from audiocs.fileio import atomic_write
 from audiocs.search import METRICS, Search, Setting, parse_space, settings
-from audiocs.train.splits import previous_fold
+from audiocs.splits import previous_fold
 
 UNIT_FILE = "unit.json"
 TEST_FILE = "test.json"
@@ -181,16 +181,16 @@ def _test_classification(exp: Path) -> dict[str, Any]:
     from torch import nn
 
     from audiocs.cache import FeatureCache
-    from audiocs.train.checkpoint import load_for_inference
-    from audiocs.train.evaluate import clip_scores, evaluate_experiment
-    from audiocs.train.splits import resolve_splits
+    from audiocs.evaluate import evaluate_experiment
+    from audiocs.runner import clip_outputs, load_for_inference
+    from audiocs.splits import resolve_splits
 
     result = evaluate_experiment(exp, split="test")
     bundle = load_for_inference(exp)
     cfg = bundle.config
     cache = FeatureCache(cfg.data.cache_dir)
     rows = resolve_splits(cache.folds, cache.labels, cfg.data, cfg.train.seed).test
-    emb = clip_scores(bundle.model, nn.Identity(), cache, rows, bundle.mean, bundle.std,
+    emb = clip_outputs(bundle.model, nn.Identity(), cache, rows, bundle.mean, bundle.std,
                       cfg.eval, torch.device("cpu"))
     weights = bundle.classifier.weight.detach().float()
     cos = (torch.nn.functional.normalize(emb, dim=1)

@@ -1,6 +1,6 @@
 """`audiocs embed`: L2-normalized embeddings of the clips of a feature cache from a checkpoint.
 
-Inputs go through the evaluation path (`audiocs.train.evaluate.clip_scores`: checkpoint
+Inputs go through the evaluation path (`audiocs.runner.clip_outputs`: checkpoint
 normalization, whole clips batched by length, or `sliding_windows` per clip) with the model's
 `forward_features` and no classifier; a sliding-window clip embedding is the mean of its
 window embeddings, then L2-normalized. Under torchrun every rank embeds a strided shard of the
@@ -22,13 +22,13 @@ import torch.distributed as dist
 from torch import nn
 
 from audiocs.cache import FeatureCache
+from audiocs.config import EvalConfig
+from audiocs.distributed import DistContext, distributed
 from audiocs.errors import AudiocsError
 from audiocs.fileio import atomic_write
 from audiocs.progress import progress_bar
+from audiocs.runner import clip_outputs
 from audiocs.scoring.io import EmbeddingSet, l2_normalize, write_embeddings
-from audiocs.train.config import EvalConfig
-from audiocs.train.distributed import DistContext, distributed
-from audiocs.train.evaluate import clip_scores
 
 
 def select_rows(cache: FeatureCache, *, folds: Sequence[int] | None = None,
@@ -61,7 +61,7 @@ def embed_clips(model: nn.Module, cache: FeatureCache, rows: np.ndarray, mean: n
         if done is not None and done.is_file():
             parts.append(np.load(done))
             continue
-        raw = clip_scores(model, nn.Identity(), cache, rows[start:start + chunk], mean, std, cfg, device).numpy()
+        raw = clip_outputs(model, nn.Identity(), cache, rows[start:start + chunk], mean, std, cfg, device).numpy()
         if done is not None:
             with atomic_write(done, "wb") as f:
                 np.save(f, raw)
@@ -105,7 +105,7 @@ def embed_cache(exp_dir: str | Path, cache_dir: str | Path, out_dir: str | Path,
 
     Finished chunks are kept in `out_dir/.partial-*` until the end, so an interrupted run resumes.
     """
-    from audiocs.train.checkpoint import load_for_inference
+    from audiocs.runner import load_for_inference
 
     with distributed(device) as ctx:
         bundle = load_for_inference(exp_dir, prefer=checkpoint, device=ctx.device)

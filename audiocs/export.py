@@ -21,9 +21,10 @@ from torch import nn
 
 from audiocs import __version__
 from audiocs.errors import AudiocsError
+from audiocs.experiment import BEST
 from audiocs.features import FeatureExtractor
 from audiocs.fileio import atomic_path
-from audiocs.train.checkpoint import BEST, InferenceBundle, load_for_inference
+from audiocs.runner import InferenceBundle, load_for_inference
 
 FORMATS = ("onnx", "torchscript")
 ONNX_OPSET = 17  # the first opset with an STFT operator

@@ -26,9 +26,10 @@ from urllib.parse import quote
 import numpy as np
 
 from audiocs.errors import AudiocsError
+from audiocs.experiment import (CONFIG, EVAL_DIR, EVAL_METRICS, PREDICTIONS, SCORES, eval_dir,
+                                read_history)
 from audiocs.fileio import atomic_write
 
-SCORES_DIR = "scores"
 OPEN_CLIPS = 24  # the misclassified-clips list starts folded when it is longer
 
 
@@ -107,15 +108,6 @@ def _read_predictions(path: Path) -> list[dict]:
     return [dict(zip(rows[0], r)) for r in rows[1:]]
 
 
-def _read_history(path: Path) -> list[dict]:
-    if not path.is_file():
-        return []
-    try:
-        return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-    except ValueError as err:
-        raise AudiocsError(f"{path}: unreadable ({err})") from None
-
-
 def read_run_view(exp: str | Path, *, split: str = "test", scores: str | Path | None = None,
                   name: str | None = None) -> RunView:
     """Collect a run's files. The run needs `audiocs evaluate` outputs or a scores folder
@@ -124,7 +116,7 @@ def read_run_view(exp: str | Path, *, split: str = "test", scores: str | Path | 
     if not folder.is_dir():
         raise AudiocsError(f"{folder}: experiment folder not found")
     view = RunView(name or folder.name, folder, split)
-    config = folder / "config.yaml"
+    config = folder / CONFIG
     if config.is_file():
         import yaml
 
@@ -134,24 +126,24 @@ def read_run_view(exp: str | Path, *, split: str = "test", scores: str | Path | 
         except yaml.YAMLError as err:
             raise AudiocsError(f"{config}: unreadable ({str(err).splitlines()[0]})") from None
         view.config = loaded if isinstance(loaded, dict) else {}
-    view.history = _read_history(folder / "metrics.jsonl")
+    view.history = read_history(folder)
     if scores is not None:
         view.scores_dir = Path(scores)
-        if not (view.scores_dir / "metrics.json").is_file():
-            raise AudiocsError(f"{view.scores_dir / 'metrics.json'}: not found (run `audiocs "
+        if not (view.scores_dir / EVAL_METRICS).is_file():
+            raise AudiocsError(f"{view.scores_dir / EVAL_METRICS}: not found (run `audiocs "
                                f"score ... --out {view.scores_dir}` first)")
-    elif (folder / SCORES_DIR / "metrics.json").is_file():
-        view.scores_dir = folder / SCORES_DIR
+    elif (folder / SCORES / EVAL_METRICS).is_file():
+        view.scores_dir = folder / SCORES
     if view.scores_dir is not None:
-        view.scores = _read_json(view.scores_dir / "metrics.json")
-    evaluated = folder / "eval" / split
-    if (evaluated / "metrics.json").is_file():
-        view.metrics = _read_json(evaluated / "metrics.json")
+        view.scores = _read_json(view.scores_dir / EVAL_METRICS)
+    evaluated = eval_dir(folder, split)
+    if (evaluated / EVAL_METRICS).is_file():
+        view.metrics = _read_json(evaluated / EVAL_METRICS)
         view.classes = _read_confusion(evaluated / "confusion.csv")
-        if (evaluated / "predictions.csv").is_file():
-            view.predictions = _read_predictions(evaluated / "predictions.csv")
+        if (evaluated / PREDICTIONS).is_file():
+            view.predictions = _read_predictions(evaluated / PREDICTIONS)
     elif view.scores is None:
-        raise AudiocsError(f"{evaluated / 'metrics.json'}: not found (run `audiocs evaluate "
+        raise AudiocsError(f"{evaluated / EVAL_METRICS}: not found (run `audiocs evaluate "
                            f"--exp-dir {folder} --split {split}` first)")
     return view
 
@@ -162,8 +154,8 @@ def expand_runs(paths: Sequence[str | Path], split: str = "test") -> list[Path]:
     out = []
     for p in map(Path, paths):
         folds = sorted((f for f in p.glob("fold*") if re.fullmatch(r"fold\d+", f.name)
-                        and (f / "eval" / split).is_dir()), key=lambda f: int(f.name[4:]))
-        out += folds if folds and not (p / "eval").exists() else [p]
+                        and eval_dir(f, split).is_dir()), key=lambda f: int(f.name[4:]))
+        out += folds if folds and not (p / EVAL_DIR).exists() else [p]
     return out
 
 

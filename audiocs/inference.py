@@ -3,7 +3,7 @@
 Inputs take the paths of the feature cache and of ``audiocs embed`` / ``audiocs evaluate``:
 files are featurized by ``audiocs.features.extract_clip`` (decode, downmix, resample, the
 checkpoint's log-mel/fbank settings), embeddings come from ``audiocs.embed.embed_clips`` and
-class scores from ``audiocs.train.evaluate.clip_scores`` (checkpoint normalization, whole clips
+class scores from ``audiocs.runner.clip_outputs`` (checkpoint normalization, whole clips
 batched by length, or sliding windows). So ``model.embed(path)`` equals what ``audiocs embed``
 writes for that file from a cache with the same settings.
 """
@@ -19,15 +19,13 @@ import numpy as np
 import torch
 
 from audiocs.audio import check_not_silent, resample
-from audiocs.features import extract_clip
+from audiocs.config import EvalConfig
 from audiocs.embed import embed_clips
 from audiocs.errors import AudiocsError
-from audiocs.features import FeatureSettings, compute_features
+from audiocs.experiment import BEST
+from audiocs.features import FeatureSettings, compute_features, extract_clip
 from audiocs.losses.classifiers import CosineClassifier
-from audiocs.train.checkpoint import BEST, InferenceBundle, load_for_inference
-from audiocs.train.config import EvalConfig
-from audiocs.train.distributed import resolve_device
-from audiocs.train.evaluate import clip_scores
+from audiocs.runner import InferenceBundle, clip_outputs, load_for_inference, resolve_device
 
 # One input: a file path, or a waveform (samples,) or (channels, samples) as numpy or torch.
 AudioInput = Union[str, Path, np.ndarray, torch.Tensor]
@@ -190,7 +188,7 @@ class Model:
         """Classifier scores (N, C) float32 of whole un-normalized feature clips, each (T, F)."""
         b = self.bundle
         cfg = EvalConfig(mode="whole", batch_size=batch_size)
-        return clip_scores(b.model, b.classifier, ClipFeatures(clips), np.arange(len(clips)), b.mean, b.std,
+        return clip_outputs(b.model, b.classifier, ClipFeatures(clips), np.arange(len(clips)), b.mean, b.std,
                            cfg, self.device).numpy()
 
     def top(self, scores: np.ndarray, k: int) -> list[tuple[str, float]]:

@@ -107,15 +107,15 @@ def quickstart(out_dir: str | Path = "quickstart", options: QuickstartOptions | 
                log: Callable[[str], None] = print) -> Path:
     """Run (or resume) every stage into `out_dir`; returns the path of ``report.md``."""
     from audiocs.cache_build import build_cache
+    from audiocs.config import load_config
     from audiocs.embed import embed_cache
+    from audiocs.evaluate import evaluate_experiment
+    from audiocs.experiment import EMBEDDINGS, SCORES, can_resume
     from audiocs.features import FeatureSettings
     from audiocs.html_report import write_html_report
     from audiocs.prep import prepare_esc50
     from audiocs.scoring.pipeline import run_score, run_trials
     from audiocs.synthetic import generate_esc50_like
-    from audiocs.train.checkpoint import CHECKPOINT_DIR, LAST
-    from audiocs.train.config import load_config
-    from audiocs.train.evaluate import evaluate_experiment
     from audiocs.train.loop import train
 
     opts = options or QuickstartOptions()
@@ -135,15 +135,15 @@ def quickstart(out_dir: str | Path = "quickstart", options: QuickstartOptions | 
         run = out / "runs" / loss
         cfg = load_config(None, _overrides(opts.training(cache, loss)))
         stages.run(f"train.{loss}", lambda: train(
-            cfg, run, resume=(run / CHECKPOINT_DIR / LAST).is_file()))
+            cfg, run, resume=can_resume(run)))
         stages.run(f"evaluate.{loss}", lambda: evaluate_experiment(run, split="test"))
         stages.run(f"embed.{loss}", lambda: embed_cache(
-            run, cache, run / "embeddings", folds=[TEST_FOLD], progress=False))
+            run, cache, run / EMBEDDINGS, folds=[TEST_FOLD], progress=False))
         if loss == opts.losses[0]:  # one trial list for every model: the same fold-5 clips
-            stages.run("trials", lambda: run_trials(run / "embeddings", out / "trials.txt",
+            stages.run("trials", lambda: run_trials(run / EMBEDDINGS, out / "trials.txt",
                                                     by="label"))
         stages.run(f"score.{loss}", lambda: run_score(
-            run / "embeddings", out / "trials.txt", run / "scores"))
+            run / EMBEDDINGS, out / "trials.txt", run / SCORES))
     report = write_report(out, opts, stages.seconds)
     write_html_report([out / "runs" / loss for loss in opts.losses], out / "report.html",
                       title="audiocs quickstart")

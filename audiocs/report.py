@@ -21,10 +21,11 @@ from pathlib import Path
 import numpy as np
 
 from audiocs.errors import AudiocsError
+from audiocs.experiment import EVAL_METRICS, SCORES, eval_metrics_path
 from audiocs.fileio import atomic_write
 
-EVAL_METRICS = Path("eval") / "test" / "metrics.json"
-SCORE_METRICS = Path("scores") / "metrics.json"
+TEST_METRICS = eval_metrics_path("", "test")  # relative to a run folder
+SCORE_METRICS = Path(SCORES) / EVAL_METRICS
 COLUMNS = (("accuracy", "test accuracy"), ("macro_f1", "macro-F1"),
            ("eer", "EER"), ("min_dcf", "minDCF(0.01)"))
 
@@ -53,7 +54,7 @@ def read_run(run_dir: str | Path, *, name: str | None = None,
              group: str | None = None) -> RunResult:
     """The metrics of one run folder (see the module docstring for the files read)."""
     run = Path(run_dir)
-    evaluated = run / EVAL_METRICS
+    evaluated = run / TEST_METRICS
     if not evaluated.is_file():
         raise AudiocsError(f"{evaluated}: not found (run `audiocs evaluate --exp-dir {run}` first)")
     ev = _read_json(evaluated)
@@ -70,7 +71,7 @@ def read_run(run_dir: str | Path, *, name: str | None = None,
 def find_runs(root: str | Path) -> list[RunResult]:
     """Every run below `root` (folders holding eval/test/metrics.json), sorted by path."""
     root = Path(root)
-    found = sorted(p.parents[2] for p in root.rglob(str(EVAL_METRICS)))
+    found = sorted(p.parents[2] for p in root.rglob(str(TEST_METRICS)))
     runs = []
     for run in found:
         rel = run.relative_to(root)
@@ -78,7 +79,7 @@ def find_runs(root: str | Path) -> list[RunResult]:
             raise AudiocsError(f"{root}: is itself a run; pass the folder above it")
         runs.append(read_run(run, name=rel.as_posix(), group=rel.parts[0]))
     if not runs:
-        raise AudiocsError(f"{root}: no evaluated runs below it (no */{EVAL_METRICS.as_posix()})")
+        raise AudiocsError(f"{root}: no evaluated runs below it (no */{TEST_METRICS.as_posix()})")
     return runs
 
 

@@ -169,11 +169,10 @@ class Search:
 
     def run(self, setting: Setting, seed: int, fold: int | None = None) -> dict[str, Any]:
         """Train (or resume, or skip when finished) one run; returns its result record."""
-        from audiocs.train.checkpoint import CHECKPOINT_DIR, LAST
-        from audiocs.train.config import load_config
-        from audiocs.train.evaluate import read_history
+        from audiocs.config import load_config
+        from audiocs.experiment import can_resume, read_history
+        from audiocs.splits import apply_fold
         from audiocs.train.loop import train
-        from audiocs.train.splits import apply_fold
 
         exp = self.exp_dir / (f"{setting.name()}_seed{seed}"
                               + ("" if fold is None else f"_fold{fold}"))
@@ -184,7 +183,7 @@ class Search:
         if fold is not None:
             apply_fold(cfg, fold)
         start = time.perf_counter()
-        train(cfg, exp, resume=(exp / CHECKPOINT_DIR / LAST).is_file())
+        train(cfg, exp, resume=can_resume(exp))
         seconds = time.perf_counter() - start
         history = read_history(exp)
         record: dict[str, Any] = {
@@ -226,7 +225,7 @@ def summarize(records: list[dict], metric: str) -> list[dict]:
 def nested_selection(records: list[dict], metric: str, exp_dir: Path) -> list[dict]:
     """For each outer fold: the setting with the best mean validation score over its seeds in
     that fold, then the test accuracy of those runs (evaluated after the choice)."""
-    from audiocs.train.evaluate import evaluate_experiment
+    from audiocs.evaluate import evaluate_experiment
 
     rows = []
     for fold in sorted({r["fold"] for r in records if r.get("fold") is not None}):

@@ -12,8 +12,8 @@ from audiocs.features import FeatureSettings
 from audiocs.losses import create_classifier, create_loss
 from audiocs.models import create_model
 from audiocs.prep.esc50 import prepare_esc50
+from audiocs.runner import autocast
 from audiocs.synthetic import generate_esc50_like
-from audiocs.train.evaluate import autocast
 
 CPU = torch.device("cpu")
 

@@ -24,10 +24,10 @@ import torch
 from _common import synthetic_cache
 
 from audiocs.cache import FeatureCache
-from audiocs.train.config import load_config
-from audiocs.train.distributed import resolve_device
+from audiocs.config import load_config
+from audiocs.runner import resolve_device
+from audiocs.splits import resolve_splits
 from audiocs.train.loop import train
-from audiocs.train.splits import resolve_splits
 
 
 def run_one(cache: FeatureCache, exp: Path, args: argparse.Namespace, amp: str) -> dict:

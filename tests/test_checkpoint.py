@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 import torch
 
+from audiocs.checkpoint import (build_modules, check_compatible, load_checkpoint, model_meta,
+                                rng_state, save_checkpoint, set_rng_state)
+from audiocs.config import Config, config_to_dict
 from audiocs.errors import AudiocsError
 from audiocs.features import FeatureSettings
-from audiocs.train.checkpoint import (build_modules, check_compatible, load_checkpoint,
-                                      load_for_inference, model_meta, rng_state, save_checkpoint,
-                                      set_rng_state)
-from audiocs.train.config import Config, config_to_dict
+from audiocs.runner import load_for_inference
 
 N_FEATURES = 16
 

@@ -15,9 +15,9 @@ from test_train_data import SETTINGS, SR, tone_clip
 import audiocs.train.loop as loop
 from audiocs.cache_build import build_cache
 from audiocs.compare import load_plan, main, read_units, run
+from audiocs.config import load_config
 from audiocs.errors import AudiocsError
 from audiocs.manifest import ManifestRow
-from audiocs.train.config import load_config
 
 PNG = b"\x89PNG\r\n\x1a\n"
 

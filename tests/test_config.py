@@ -7,9 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from audiocs.config import Config, config_from_dict, config_to_dict, config_to_yaml, load_config
 from audiocs.errors import AudiocsError
-from audiocs.train.config import (Config, config_from_dict, config_to_dict, config_to_yaml,
-                                  load_config)
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "recipes" / "conf_examples" / "train_small.yaml"
 

@@ -13,11 +13,11 @@ import torch
 from test_train_data import tone_cache, write_config  # noqa: F401  (fixture)
 
 from audiocs.cache import FeatureCache
+from audiocs.checkpoint import build_modules, model_meta, save_checkpoint
 from audiocs.cli import main
+from audiocs.config import load_config
 from audiocs.data import sliding_windows
 from audiocs.scoring import read_embeddings
-from audiocs.train.checkpoint import build_modules, model_meta, save_checkpoint
-from audiocs.train.config import load_config
 
 
 def make_experiment(tmp_path: Path, cache_dir: Path, **meta_updates) -> tuple[Path, torch.nn.Module]:
@@ -110,7 +110,7 @@ def test_interrupted_embedding_resumes_from_finished_chunks(tmp_path, tone_cache
     job = {"indices": list(range(40)), "chunk": 8, "progress": False}  # 5 chunks
     clean = embed_module.embed_cache(exp, tone_cache, tmp_path / "clean", **job)
     calls, kill_at = [], [3]
-    original = embed_module.clip_scores
+    original = embed_module.clip_outputs
 
     def flaky(*args, **kwargs):
         calls.append(1)
@@ -118,7 +118,7 @@ def test_interrupted_embedding_resumes_from_finished_chunks(tmp_path, tone_cache
             raise RuntimeError("simulated kill")
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(embed_module, "clip_scores", flaky)
+    monkeypatch.setattr(embed_module, "clip_outputs", flaky)
     out = tmp_path / "emb"
     with pytest.raises(RuntimeError, match="simulated kill"):
         embed_module.embed_cache(exp, tone_cache, out, **job)

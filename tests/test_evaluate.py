@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from audiocs.evaluate import classification_metrics
 from audiocs.plots import plot_confusion, plot_training_curves
 from audiocs.train.crossval import FoldResult, crossval_table
-from audiocs.train.evaluate import classification_metrics
 
 
 def test_classification_metrics_by_hand() -> None:

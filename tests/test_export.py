@@ -12,10 +12,10 @@ import torch
 
 import audiocs
 from audiocs.audio import load_audio
+from audiocs.checkpoint import build_modules, model_meta, save_checkpoint
 from audiocs.cli import main
+from audiocs.config import Config
 from audiocs.features import FeatureSettings, compute_features
-from audiocs.train.checkpoint import build_modules, model_meta, save_checkpoint
-from audiocs.train.config import Config
 
 ort = pytest.importorskip("onnxruntime", reason="the export extra (onnx, onnxruntime) is not installed")
 

@@ -13,11 +13,11 @@ from test_train_data import CLASSES, SETTINGS, SR, tone_clip, write_config
 
 from audiocs.cache import FeatureCache
 from audiocs.cache_build import build_cache
+from audiocs.checkpoint import load_checkpoint
+from audiocs.config import load_config
 from audiocs.manifest import ManifestRow
-from audiocs.train.checkpoint import load_checkpoint
-from audiocs.train.config import load_config
+from audiocs.splits import apply_fold
 from audiocs.train.loop import train
-from audiocs.train.splits import apply_fold
 
 
 def _corpus(root: Path, test_gain: float) -> Path:

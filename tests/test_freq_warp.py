@@ -7,12 +7,12 @@ import pytest
 import torch
 import torchaudio.compliance.kaldi as kaldi
 import torchaudio.functional as AF
+from test_train_data import tone_cache, write_config  # noqa: F401  (fixture)
 
+from audiocs.config import load_config
 from audiocs.data import FreqWarp
 from audiocs.errors import AudiocsError
 from audiocs.features import FeatureSettings
-from audiocs.train.config import load_config
-from test_train_data import tone_cache, write_config  # noqa: F401  (fixture)
 
 
 def test_logmel_band_centres_are_the_filterbank_peaks() -> None:

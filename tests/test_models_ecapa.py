@@ -11,11 +11,11 @@ import pytest
 import torch
 from torch import nn
 
+from audiocs.checkpoint import build_modules, model_meta
+from audiocs.config import load_config
 from audiocs.features import FeatureSettings
 from audiocs.models import ECAPATDNN, create_model
 from audiocs.models.ecapa import AttentiveStatsPool
-from audiocs.train.checkpoint import build_modules, model_meta
-from audiocs.train.config import load_config
 
 TINY = {"channels": 32, "scale": 4, "se_channels": 8, "attention_channels": 8}
 

@@ -246,6 +246,8 @@ def test_loss_comparison_recipe_on_real_subsets(real_data, tmp_path):
     assert "300 clips of 30 words from 41 speakers" in text  # the Speech Commands section
     for name in ("fsdd_digits_margins", "fsdd_digits_cosines", "librispeech_speakers_cosines"):
         assert (exp / "figures" / f"{name}.png").stat().st_size > 1000
+    page = (exp / "report.html").read_text()  # the seed-0 digits run of each loss on fold 1
+    assert "<h2>cs_softmax" in page and "<h2>softmax" in page
     assert_all_skipped("loss_comparison", tmp_path, exp, *args)
 
 

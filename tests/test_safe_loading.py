@@ -12,11 +12,11 @@ import pytest
 import torch
 
 from audiocs import __version__
+from audiocs.checkpoint import CHECKPOINT_FORMAT, build_modules, model_meta, save_checkpoint
+from audiocs.config import Config, load_config
 from audiocs.errors import AudiocsError
 from audiocs.features import FeatureSettings
-from audiocs.train.checkpoint import (CHECKPOINT_FORMAT, build_modules, load_for_inference,
-                                      model_meta, save_checkpoint)
-from audiocs.train.config import Config, load_config
+from audiocs.runner import load_for_inference
 
 N_FEATURES = 16
 

@@ -8,10 +8,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from test_train_data import tone_cache, write_config  # noqa: F401  (fixture)
 
 from audiocs.errors import AudiocsError
 from audiocs.search import Search, Setting, parse_space, run_search, settings, summarize
-from test_train_data import tone_cache, write_config  # noqa: F401  (fixture)
 
 
 def test_parse_space_reads_yaml_values() -> None:
@@ -137,7 +137,7 @@ def test_cli_search_grid(tmp_path: Path, tone_cache: Path) -> None:
 
 
 def test_outer_folds_choose_per_fold_on_validation_only(tmp_path: Path, tone_cache: Path) -> None:
-    from audiocs.train.evaluate import evaluate_experiment
+    from audiocs.evaluate import evaluate_experiment
 
     config = write_config(tmp_path / "c.yaml", tone_cache, train={"epochs": 1},
                           augment={"mixup_alpha": 0.0})

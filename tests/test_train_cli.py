@@ -10,9 +10,9 @@ import torch
 from test_train_data import tone_cache, write_config  # noqa: F401  (fixture)
 
 from audiocs.cache import FeatureCache
+from audiocs.checkpoint import build_modules, model_meta, save_checkpoint
 from audiocs.cli import main
-from audiocs.train.checkpoint import build_modules, model_meta, save_checkpoint
-from audiocs.train.config import config_to_dict, load_config
+from audiocs.config import config_to_dict, load_config
 
 
 def _error(argv: list[str], capsys) -> str:

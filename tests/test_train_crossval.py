@@ -11,7 +11,7 @@ import pytest
 from test_train_data import tone_cache, write_config  # noqa: F401  (fixture)
 
 from audiocs.cli import main
-from audiocs.train.config import load_config
+from audiocs.config import load_config
 
 
 @pytest.mark.slow

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from test_train_data import tone_cache, write_config  # noqa: F401  (fixture)
 
-from audiocs.train.checkpoint import load_checkpoint
+from audiocs.checkpoint import load_checkpoint
 
 SCRIPT = '''
 import sys

@@ -12,12 +12,11 @@ import torch
 from test_train_data import tone_cache, write_config  # noqa: F401  (fixture)
 
 from audiocs.cache import FeatureCache
+from audiocs.checkpoint import build_modules, load_checkpoint, model_meta
 from audiocs.cli import main
-from audiocs.train.checkpoint import (build_modules, load_checkpoint, load_for_inference,
-                                      model_meta)
-from audiocs.train.config import load_config
-from audiocs.train.evaluate import clip_scores
-from audiocs.train.splits import apply_fold, resolve_splits
+from audiocs.config import load_config
+from audiocs.runner import clip_outputs, load_for_inference
+from audiocs.splits import apply_fold, resolve_splits
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -32,7 +31,7 @@ def _untrained_accuracy(config: Path, fold: int) -> float:
                       settings=cache.settings, mean=cache.mean, std=cache.std)
     model, classifier, loss = build_modules(meta)
     test = resolve_splits(cache.folds, cache.labels, cfg.data, cfg.train.seed).test
-    scores = clip_scores(model, classifier, cache, test, cache.mean, cache.std, cfg.eval,
+    scores = clip_outputs(model, classifier, cache, test, cache.mean, cache.std, cfg.eval,
                          torch.device("cpu"))
     return float((loss.predict(scores).numpy() == cache.labels[test]).mean())
 
@@ -83,16 +82,16 @@ def test_sliding_window_evaluation(tmp_path: Path, tone_cache: Path) -> None:
     cache = FeatureCache(tone_cache)
     idx = np.flatnonzero(cache.folds == 2)
     cfg = bundle.config.eval
-    whole = clip_scores(bundle.model, bundle.classifier, cache, idx, bundle.mean, bundle.std,
+    whole = clip_outputs(bundle.model, bundle.classifier, cache, idx, bundle.mean, bundle.std,
                         cfg, torch.device("cpu"))
     # one window covering the whole 51-frame clip is the whole-clip score
     cfg.mode, cfg.window_frames, cfg.hop_frames = "sliding", 51, 10
-    same = clip_scores(bundle.model, bundle.classifier, cache, idx, bundle.mean, bundle.std,
+    same = clip_outputs(bundle.model, bundle.classifier, cache, idx, bundle.mean, bundle.std,
                        cfg, torch.device("cpu"))
     torch.testing.assert_close(same, whole, atol=1e-5, rtol=1e-5)
     # two windows (frames 0-31, 19-50): the mean of the two windows' scores
     cfg.window_frames, cfg.hop_frames = 32, 32
-    two = clip_scores(bundle.model, bundle.classifier, cache, idx[:1], bundle.mean, bundle.std,
+    two = clip_outputs(bundle.model, bundle.classifier, cache, idx[:1], bundle.mean, bundle.std,
                       cfg, torch.device("cpu"))
     clip = (torch.tensor(np.asarray(cache[int(idx[0])])) - torch.from_numpy(bundle.mean)) \
         / torch.from_numpy(bundle.std)

@@ -14,10 +14,10 @@ import pytest
 import torch
 from test_train_data import tone_cache, write_config  # noqa: F401  (fixture)
 
+from audiocs.checkpoint import load_checkpoint
 from audiocs.cli import main
+from audiocs.config import load_config
 from audiocs.errors import AudiocsError
-from audiocs.train.checkpoint import load_checkpoint
-from audiocs.train.config import load_config
 from audiocs.train.loop import train
 
 # 48 training clips / batch 4 = 12 batches per epoch; last.pt every 3 batches

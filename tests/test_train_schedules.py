@@ -7,9 +7,9 @@ import math
 import pytest
 import torch
 
+from audiocs.distributed import EpochBatchSampler
 from audiocs.errors import AudiocsError
 from audiocs.losses import create_loss
-from audiocs.train.distributed import EpochBatchSampler
 from audiocs.train.schedules import LRSchedule, MarginSchedule
 
 

@@ -13,11 +13,12 @@ from test_train_data import tone_cache, write_config  # noqa: F401  (fixture)
 from torch.utils.data import DataLoader
 
 from audiocs.cache import FeatureCache
+from audiocs.checkpoint import load_checkpoint
+from audiocs.config import load_config
 from audiocs.data import ClipDataset, collate_clips
+from audiocs.distributed import EpochBatchSampler
 from audiocs.models import create_model, list_models
-from audiocs.train.checkpoint import load_checkpoint, load_for_inference
-from audiocs.train.config import load_config
-from audiocs.train.distributed import EpochBatchSampler
+from audiocs.runner import load_for_inference
 from audiocs.train.loop import train
 
 SECTIONS = {"train": {"epochs": 2, "checkpoint_every_steps": 0},

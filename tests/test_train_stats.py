@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 import torch
 import torch.nn.functional as F
+from test_train_data import tone_cache, write_config  # noqa: F401  (fixture)
 
 from audiocs.losses import ASoftmax, CSSoftmax, NormSoftmax, create_loss
 from audiocs.train.schedules import MarginSchedule
 from audiocs.train.stats import STAT_KEYS, cosine_sums, epoch_means, training_logits
-from test_train_data import tone_cache, write_config  # noqa: F401  (fixture)
 
 
 def test_cosine_sums_against_a_hand_computed_batch() -> None:
@@ -82,8 +82,8 @@ def test_schedule_ramps_weight_update_and_resume_restores_it() -> None:
 @pytest.mark.parametrize("loss", [{"name": "softmax", "scale": None, "margin": None},
                                   {"name": "cs_softmax"}])
 def test_training_logs_the_cosine_statistics(tmp_path: Path, tone_cache: Path, loss: dict) -> None:
-    from audiocs.train.config import load_config
-    from audiocs.train.evaluate import evaluate_experiment
+    from audiocs.config import load_config
+    from audiocs.evaluate import evaluate_experiment
     from audiocs.train.loop import train
 
     config = write_config(tmp_path / "c.yaml", tone_cache, loss=loss,

@@ -13,11 +13,12 @@ import torch
 from test_train_data import tone_cache, write_config  # noqa: F401  (fixture)
 
 from audiocs.cache import FeatureCache
+from audiocs.config import load_config
 from audiocs.embed import embed_clips
 from audiocs.errors import AudiocsError
+from audiocs.experiment import LAST
+from audiocs.runner import load_for_inference
 from audiocs.train import loop
-from audiocs.train.checkpoint import LAST, load_for_inference
-from audiocs.train.config import load_config
 from audiocs.train.tensorboard import scalar_tag
 
 pytest.importorskip("tensorboard")

@@ -14,13 +14,13 @@ from pathlib import Path
 import numpy as np
 
 from audiocs.cache import FeatureCache
+from audiocs.config import load_config
 from audiocs.errors import AudiocsError
+from audiocs.evaluate import evaluate_experiment
+from audiocs.experiment import can_resume, eval_metrics_path, fold_dir
 from audiocs.fileio import atomic_write
-from audiocs.train.checkpoint import CHECKPOINT_DIR, LAST
-from audiocs.train.config import load_config
-from audiocs.train.evaluate import evaluate_experiment
+from audiocs.splits import apply_fold
 from audiocs.train.loop import train
-from audiocs.train.splits import apply_fold
 
 
 @dataclass(frozen=True)
@@ -31,13 +31,13 @@ class FoldResult:
     clips: int
 
 
-def _finished(fold_dir: Path) -> FoldResult | None:
+def _finished(folder: Path) -> FoldResult | None:
     """The stored test result of a finished fold, or None."""
-    path = fold_dir / "eval" / "test" / "metrics.json"
+    path = eval_metrics_path(folder, "test")
     if not path.is_file():
         return None
     data = json.loads(path.read_text())
-    return FoldResult(int(fold_dir.name[4:]), data["accuracy"], data["macro_f1"], data["clips"])
+    return FoldResult(int(folder.name[4:]), data["accuracy"], data["macro_f1"], data["clips"])
 
 
 def crossval_table(results: list[FoldResult]) -> tuple[str, dict]:
@@ -68,16 +68,15 @@ def run_crossval(config_path: str | Path | None, overrides: list[str], exp_dir: 
     exp = Path(exp_dir)
     results = []
     for k in folds:
-        fold_dir = exp / f"fold{k}"
-        done = _finished(fold_dir)
+        folder = fold_dir(exp, k)
+        done = _finished(folder)
         if done is None:
             cfg = load_config(config_path, overrides)
             apply_fold(cfg, k)
-            print(f"== fold {k}: training in {fold_dir}", flush=True)
-            train(cfg, fold_dir, resume=(fold_dir / CHECKPOINT_DIR / LAST).is_file())
-            evaluate_experiment(fold_dir, split="test",
-                                device=cfg.train.device)
-            done = _finished(fold_dir)
+            print(f"== fold {k}: training in {folder}", flush=True)
+            train(cfg, folder, resume=can_resume(folder))
+            evaluate_experiment(folder, split="test", device=cfg.train.device)
+            done = _finished(folder)
         else:
             print(f"== fold {k}: finished earlier (accuracy {done.accuracy:.4f})", flush=True)
         results.append(done)

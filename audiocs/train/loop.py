@@ -8,7 +8,6 @@ and computes the same weights as a run that was never stopped.
 
 from __future__ import annotations
 
-import json
 import random
 import time
 from dataclasses import dataclass, field
@@ -22,20 +21,21 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 
 from audiocs.cache import FeatureCache
+from audiocs.checkpoint import (build_modules, check_compatible, load_checkpoint, load_weights,
+                                model_meta, save_checkpoint, set_rng_state, training_state)
+from audiocs.config import Config, config_to_dict, config_to_yaml, load_config
 from audiocs.data import ClipDataset, FreqWarp, SpecAugment, collate_clips, mixup
+from audiocs.distributed import (DistContext, EpochBatchSampler, all_reduce_sum, barrier,
+                                 distributed)
 from audiocs.errors import AudiocsError
+from audiocs.evaluate import classification_metrics
+from audiocs.experiment import BEST, CONFIG, LAST, checkpoint_path, fold_dir, write_history
 from audiocs.fileio import atomic_write
 from audiocs.losses import ClassificationLoss
 from audiocs.progress import progress_bar
-from audiocs.train.checkpoint import (BEST, CHECKPOINT_DIR, LAST, build_modules,
-                                      check_compatible, load_checkpoint, load_weights, model_meta,
-                                      rng_state, save_checkpoint, set_rng_state)
-from audiocs.train.config import Config, config_to_dict, config_to_yaml, load_config
-from audiocs.train.distributed import (DistContext, EpochBatchSampler, all_reduce_sum, barrier,
-                                       distributed)
-from audiocs.train.evaluate import autocast, classification_metrics, clip_scores
+from audiocs.runner import autocast, clip_outputs
+from audiocs.splits import Splits, apply_fold, resolve_splits
 from audiocs.train.schedules import LRSchedule, MarginSchedule
-from audiocs.train.splits import Splits, apply_fold, resolve_splits
 from audiocs.train.stats import STAT_KEYS, cosine_sums, epoch_means, training_logits
 from audiocs.train.tensorboard import open_tensorboard
 
@@ -192,9 +192,9 @@ class Trainer:
         if indices.size == 0:
             return {}
         net = self.network
-        scores = clip_scores(net.model, net.classifier, cache, indices, meta["mean"].numpy(),
-                             meta["std"].numpy(), self.cfg.eval, self.ctx.device,
-                             self.cfg.train.amp)
+        scores = clip_outputs(net.model, net.classifier, cache, indices, meta["mean"].numpy(),
+                              meta["std"].numpy(), self.cfg.eval, self.ctx.device,
+                              self.cfg.train.amp)
         labels = torch.from_numpy(cache.labels[indices])
         m = classification_metrics(labels.numpy(), self.loss.predict(scores).numpy(),
                                    len(meta["class_names"]))
@@ -207,17 +207,14 @@ class Trainer:
     def checkpoint(self, progress: Progress, meta: dict) -> dict[str, Any]:
         """The full training state as a weights_only-loadable dict."""
         net = self.network
-        return {
-            "format": 1, "epoch": progress.epoch, "step": progress.step,
-            "progress": progress.state_dict(), "meta": meta,
-            "model": net.model.state_dict(), "classifier": net.classifier.state_dict(),
-            "loss": self.loss.state_dict(), "optimizer": self.optimizer.state_dict(),
-            "scaler": self.scaler.state_dict(), "lr_schedule": self.lr_schedule.state_dict(),
-            "margin_schedule": self.margin_schedule.state_dict(), "rng": rng_state(),
-            "seeds": {"train": self.cfg.train.seed, "sampler": self.sampler.seed,
-                      "dataset": self.dataset.seed},
-            "config": config_to_dict(self.cfg),
-        }
+        return training_state(
+            meta=meta, epoch=progress.epoch, step=progress.step, progress=progress.state_dict(),
+            model=net.model, classifier=net.classifier, loss=self.loss,
+            optimizer=self.optimizer, scaler=self.scaler, lr_schedule=self.lr_schedule,
+            margin_schedule=self.margin_schedule,
+            seeds={"train": self.cfg.train.seed, "sampler": self.sampler.seed,
+                   "dataset": self.dataset.seed},
+            config=config_to_dict(self.cfg))
 
     def restore(self, state: dict[str, Any], path: Path) -> Progress:
         net = self.network
@@ -234,8 +231,8 @@ class Trainer:
 
 def _prepare_exp_dir(cfg: Config, exp: Path, resume: bool, ctx: DistContext) -> Path | None:
     """Check the folder against --resume; return last.pt to resume from (None: fresh start)."""
-    last = exp / CHECKPOINT_DIR / LAST
-    saved = exp / "config.yaml"
+    last = checkpoint_path(exp, LAST)
+    saved = exp / CONFIG
     if last.is_file() and not resume:
         raise AudiocsError(f"{exp}: already holds a training run ({last}); pass --resume to "
                            "continue it or choose another --exp-dir")
@@ -249,13 +246,6 @@ def _prepare_exp_dir(cfg: Config, exp: Path, resume: bool, ctx: DistContext) -> 
         with atomic_write(saved) as f:
             f.write(config_to_yaml(cfg))
     return last if resume and last.is_file() else None
-
-
-def write_metrics(exp: Path, history: list[dict]) -> None:
-    """Rewrite metrics.jsonl (one JSON record per finished epoch) atomically."""
-    with atomic_write(exp / "metrics.jsonl") as f:
-        for record in history:
-            f.write(json.dumps(record) + "\n")
 
 
 def build_trainer(cfg: Config, ctx: DistContext, cache: FeatureCache, splits: Splits,
@@ -323,12 +313,12 @@ def _train(cfg: Config, exp: Path, resume: bool, ctx: DistContext) -> dict[str, 
         print(f"{exp}: {splits.description}; {len(trainer.sampler)} batches per epoch"
               + (f"; resuming at epoch {progress.epoch + 1}, batch {progress.step}"
                  if resume_from else ""))
-        write_metrics(exp, progress.history)
+        write_history(exp, progress.history)
     board = open_tensorboard(cfg, exp, ctx, progress.epoch)  # None unless rank 0 and on
 
     def save_last(p: Progress) -> None:
         if ctx.is_main:
-            save_checkpoint(trainer.checkpoint(p, meta), exp / CHECKPOINT_DIR / LAST)
+            save_checkpoint(trainer.checkpoint(p, meta), checkpoint_path(exp, LAST))
 
     while progress.epoch < cfg.train.epochs:
         start = time.perf_counter()
@@ -349,9 +339,9 @@ def _train(cfg: Config, exp: Path, resume: bool, ctx: DistContext) -> dict[str, 
             if splits.valid.size == 0 or metric > progress.best_metric:
                 progress.best_metric = metric if splits.valid.size else progress.best_metric
                 progress.best_epoch = progress.epoch
-                save_checkpoint(trainer.checkpoint(progress, meta), exp / CHECKPOINT_DIR / BEST)
+                save_checkpoint(trainer.checkpoint(progress, meta), checkpoint_path(exp, BEST))
             save_last(progress)
-            write_metrics(exp, progress.history)
+            write_history(exp, progress.history)
             print(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
                            for k, v in record.items()), flush=True)
         barrier(ctx)
@@ -363,7 +353,7 @@ def _train(cfg: Config, exp: Path, resume: bool, ctx: DistContext) -> dict[str, 
 def default_exp_dir(config_path: str | Path | None, fold: int | None) -> Path:
     """exp/<config name>[/fold<k>] when --exp-dir is not given."""
     base = Path("exp") / (Path(config_path).stem if config_path else "train")
-    return base / f"fold{fold}" if fold is not None else base
+    return fold_dir(base, fold) if fold is not None else base
 
 
 def train_command(config_path: str | Path | None, overrides: list[str], *,

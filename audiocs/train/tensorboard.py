@@ -20,15 +20,15 @@ import torch.nn.functional as F
 from torch import nn
 
 from audiocs.cache import FeatureCache
+from audiocs.config import Config
+from audiocs.distributed import DistContext
 from audiocs.errors import AudiocsError
-from audiocs.train.checkpoint import BEST, load_for_inference
-from audiocs.train.config import Config
-from audiocs.train.distributed import DistContext
-from audiocs.train.evaluate import clip_scores
-from audiocs.train.splits import Splits
+from audiocs.experiment import BEST, TENSORBOARD
+from audiocs.runner import clip_outputs, load_for_inference
+from audiocs.splits import Splits
 from audiocs.train.stats import STAT_KEYS
 
-LOG_DIR = "tensorboard"
+LOG_DIR = TENSORBOARD
 
 
 def scalar_tag(key: str) -> str:
@@ -74,7 +74,7 @@ class TensorBoardLog:
         split, rows = ("test", splits.test) if splits.test.size else ("valid", splits.valid)
         if rows.size:
             bundle = load_for_inference(self.exp, prefer=BEST, device=self.device)
-            emb = clip_scores(bundle.model, nn.Identity(), cache, rows, bundle.mean, bundle.std,
+            emb = clip_outputs(bundle.model, nn.Identity(), cache, rows, bundle.mean, bundle.std,
                               self.cfg.eval, self.device, self.cfg.train.amp)
             names = [bundle.class_names[int(c)] for c in cache.labels[rows]]
             # the writer's own folder for (step, tag); a resume of a finished run rewrites it

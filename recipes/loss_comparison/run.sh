@@ -52,9 +52,12 @@ stage 2 speech_commands_split python "$recipe_dir/local/speech_commands_split.py
 stage 3 compare run_shards
 stage 4 report "${compare[@]}" report --notes "$exp/speech_commands_split.md" \
   --command "$RUN_COMMAND"
-tested=()  # the tested seed-0 run of every loss on fold 1 of the digits task
-for m in "$exp"/fsdd_digits/fold1/*/*_seed0/eval/test/metrics.json; do
-  if [ -f "$m" ]; then tested+=("${m%/eval/test/metrics.json}"); fi
+tested=() names=()  # the tested seed-0 run of every loss on fold 1 of the digits task
+for m in "$exp"/fsdd_digits/fold1/*/*_seed0_fold1/eval/test/metrics.json; do
+  if [ -f "$m" ]; then
+    run=${m%/eval/test/metrics.json}
+    tested+=("$run") names+=("$(basename "$(dirname "$run")")")
+  fi
 done
-stage 5 report_html audiocs report "${tested[@]}" --out "$exp/report.html" \
+stage 5 report_html audiocs report "${tested[@]}" --names "${names[@]}" --out "$exp/report.html" \
   --title "loss comparison: FSDD digits, fold 1, seed 0"

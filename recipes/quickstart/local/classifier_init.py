@@ -18,10 +18,10 @@ from pathlib import Path
 
 import torch
 
+from audiocs.config import load_config
+from audiocs.experiment import read_history as read
 from audiocs.fileio import atomic_write
 from audiocs.losses import classifiers
-from audiocs.train.config import load_config
-from audiocs.train.evaluate import read_history as read
 from audiocs.train.loop import train
 
 CONFIG = Path(__file__).resolve().parents[1] / "conf" / "search.yaml"

@@ -16,6 +16,7 @@ import torch
 import torch.distributed as dist
 
 from audiocs.errors import AudiocsError
+from audiocs.runner import resolve_device
 
 
 @dataclass(frozen=True)
@@ -34,18 +35,6 @@ class DistContext:
     @property
     def distributed(self) -> bool:
         return self.world_size > 1
-
-
-def resolve_device(name: str, local_rank: int = 0) -> torch.device:
-    """'auto' -> cuda:local_rank when available else cpu; otherwise torch.device(name)."""
-    if name == "auto":
-        name = f"cuda:{local_rank}" if torch.cuda.is_available() else "cpu"
-    elif name == "cuda":
-        name = f"cuda:{local_rank}"
-    device = torch.device(name)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise AudiocsError(f"train.device = {name!r}, but CUDA is not available")
-    return device
 
 
 def init_distributed(device_name: str) -> DistContext:

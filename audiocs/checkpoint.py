@@ -1,10 +1,12 @@
-"""Checkpoints: atomic save, `weights_only` load, RNG states, and loading a model for inference.
+"""The checkpoint file: what it holds (written by `training_state`, checked by `check_meta`,
+side by side), atomic save, `weights_only` load, RNG states, and the modules rebuilt from it.
 
 A checkpoint is a dict of tensors and plain values (so `torch.load(weights_only=True)` reads
 it): weights of model, classifier and loss; optimizer, scaler and schedule states; the position
-`epoch` (epochs finished) and `step` (batches done within that epoch); RNG states; and `meta`,
-what is needed to rebuild the model without the config (names, arguments, classes, feature
-settings, normalization stats).
+`epoch` (epochs finished) and `step` (batches done within that epoch); RNG states; the training
+config as a plain dict; and `meta`, what is needed to rebuild the model without the config
+(names, arguments, classes, feature settings, normalization stats). `audiocs.runner` loads one
+for inference.
 """
 
 from __future__ import annotations
@@ -12,7 +14,6 @@ from __future__ import annotations
 import pickle
 import random
 import zipfile
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,16 +22,14 @@ import torch
 from torch import nn
 
 from audiocs import __version__
+from audiocs.config import Config
 from audiocs.errors import AudiocsError
+from audiocs.experiment import BEST, CHECKPOINT_DIR, LAST
 from audiocs.features import FeatureSettings
 from audiocs.fileio import atomic_path
 from audiocs.losses import ClassificationLoss, create_classifier, create_loss
 from audiocs.models import create_model
-from audiocs.train.config import Config, config_from_dict
-from audiocs.train.distributed import resolve_device
 
-CHECKPOINT_DIR = "checkpoints"
-LAST, BEST = "last.pt", "best.pt"
 # Layout of `meta` and of the weights; bump when a checkpoint of the old layout cannot be read.
 CHECKPOINT_FORMAT = 1
 META_FIELDS = ("format", "audiocs_version", "model_name", "model_args", "loss_name", "loss_args",
@@ -148,6 +147,23 @@ def build_modules(meta: dict[str, Any], source: str = "config"
     return model, classifier, loss
 
 
+def training_state(*, meta: dict[str, Any], epoch: int, step: int, progress: dict[str, Any],
+                   model: nn.Module, classifier: nn.Module, loss: ClassificationLoss,
+                   optimizer: torch.optim.Optimizer, scaler: torch.amp.GradScaler,
+                   lr_schedule: Any, margin_schedule: Any, seeds: dict[str, int],
+                   config: dict[str, Any]) -> dict[str, Any]:
+    """The checkpoint dict of a training run (the RNG states are taken now); `check_meta` is
+    what a reader requires of it."""
+    return {
+        "format": CHECKPOINT_FORMAT, "epoch": epoch, "step": step, "progress": progress,
+        "meta": meta, "model": model.state_dict(), "classifier": classifier.state_dict(),
+        "loss": loss.state_dict(), "optimizer": optimizer.state_dict(),
+        "scaler": scaler.state_dict(), "lr_schedule": lr_schedule.state_dict(),
+        "margin_schedule": margin_schedule.state_dict(), "rng": rng_state(), "seeds": seeds,
+        "config": config,
+    }
+
+
 def check_meta(state: dict[str, Any], path: str | Path) -> None:
     """Refuse a checkpoint with missing fields or another format than this audiocs reads."""
     missing = [k for k in ("model", "classifier", "epoch") if k not in state]
@@ -186,44 +202,3 @@ def load_weights(module: nn.Module, weights: dict[str, torch.Tensor], path: str 
     except RuntimeError as err:
         detail = " ".join(str(err).split())[:300]
         raise AudiocsError(f"{path}: {what} weights do not fit the model ({detail})") from None
-
-
-@dataclass
-class InferenceBundle:
-    """A trained model ready for inference: model (eval mode), classifier, loss, and what the
-    input must look like (feature settings, normalization mean/std (F,) float32)."""
-
-    model: nn.Module
-    classifier: nn.Module
-    loss: ClassificationLoss
-    loss_name: str
-    class_names: list[str]
-    settings: FeatureSettings
-    mean: np.ndarray
-    std: np.ndarray
-    config: Config | None
-    checkpoint: Path
-    epoch: int
-
-
-def load_for_inference(exp_dir_or_ckpt: str | Path, *, prefer: str = BEST,
-                       device: str | torch.device = "cpu") -> InferenceBundle:
-    """Load best.pt (else last.pt) of an experiment folder, or a given .pt file, onto ``device``
-    (``auto``, ``cpu``, ``cuda``, ``cuda:N`` or a torch.device)."""
-    device = resolve_device(str(device))
-    path = find_checkpoint(exp_dir_or_ckpt, prefer)
-    state = load_checkpoint(path)
-    check_meta(state, path)
-    meta = state["meta"]
-    model, classifier, loss = build_modules(meta, str(path))
-    load_weights(model, state["model"], path, "model")
-    load_weights(classifier, state["classifier"], path, "classifier")
-    cfg = config_from_dict(state["config"], str(path)) if state.get("config") else None
-    model.to(device, memory_format=torch.channels_last).eval()  # faster convolutions
-    classifier.to(device).eval()
-    return InferenceBundle(
-        model=model, classifier=classifier, loss=loss, loss_name=meta["loss_name"],
-        class_names=list(meta["class_names"]),
-        settings=FeatureSettings.from_dict(meta["feature_settings"]),
-        mean=meta["mean"].numpy(), std=meta["std"].numpy(), config=cfg, checkpoint=path,
-        epoch=int(state["epoch"]))

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from audiocs.config import Config, DataConfig
 from audiocs.errors import AudiocsError
-from audiocs.train.config import Config, DataConfig
 
 
 @dataclass(frozen=True)

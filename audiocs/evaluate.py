@@ -4,90 +4,28 @@ macro-F1, the confusion matrix and each clip's top classes, written with figures
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import json
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 from sklearn.metrics import confusion_matrix, f1_score
-from torch import nn
 
 from audiocs.cache import FeatureCache
-from audiocs.data import crop_clip, sliding_windows
 from audiocs.errors import AudiocsError
+from audiocs.experiment import (CURVES, EVAL_DIR, EVAL_METRICS, PREDICTIONS, eval_dir,
+                                read_history, resolve_exp_dir)
 from audiocs.fileio import atomic_write
 from audiocs.manifest import ManifestRow
 from audiocs.plots import plot_confusion, plot_training_curves
-from audiocs.train.checkpoint import load_for_inference
-from audiocs.train.config import EvalConfig
-from audiocs.train.distributed import resolve_device
-from audiocs.train.splits import resolve_splits
+from audiocs.runner import clip_outputs, load_for_inference, resolve_device
+from audiocs.splits import resolve_splits
 
-AMP_DTYPES = {"none": None, "bf16": torch.bfloat16, "fp16": torch.float16}
-PREDICTIONS = "predictions.csv"
 TOP_K = 3  # classes listed per clip in predictions.csv
-
-
-def autocast(device: torch.device, amp: str) -> contextlib.AbstractContextManager:
-    """torch.autocast for `amp` in none|bf16|fp16 (a no-op for none)."""
-    dtype = AMP_DTYPES[amp]
-    if dtype is None:
-        return contextlib.nullcontext()
-    return torch.autocast(device_type=device.type, dtype=dtype)
-
-
-def _clip_inputs(cache: FeatureCache, index: int, mean: np.ndarray, std: np.ndarray,
-                 cfg: EvalConfig, min_frames: int) -> torch.Tensor:
-    """One clip as model input windows (N, T, F): one whole clip, or its sliding windows."""
-    clip = cache[index]
-    if clip.shape[0] < min_frames:
-        clip = crop_clip(clip, 0, min_frames)  # repeat a very short clip to the model's minimum
-    frames = torch.from_numpy((np.asarray(clip, np.float32) - mean) / std)
-    if cfg.mode == "sliding":
-        return sliding_windows(frames, max(cfg.window_frames, min_frames), cfg.hop_frames)
-    return frames[None]
-
-
-def _batches(cache: FeatureCache, indices: np.ndarray, cfg: EvalConfig
-             ) -> Iterator[list[int]]:
-    """Positions into `indices`, grouped so a whole-clip batch holds clips of one length."""
-    if cfg.mode == "sliding":
-        for i in range(len(indices)):
-            yield [i]
-        return
-    lengths = np.asarray(cache.lengths)[indices]
-    for length in np.unique(lengths):
-        same = np.flatnonzero(lengths == length).tolist()
-        for start in range(0, len(same), cfg.batch_size):
-            yield same[start:start + cfg.batch_size]
-
-
-@torch.no_grad()
-def clip_scores(model: nn.Module, classifier: nn.Module, cache: FeatureCache,
-                indices: np.ndarray, mean: np.ndarray, std: np.ndarray, cfg: EvalConfig,
-                device: torch.device, amp: str = "none") -> torch.Tensor:
-    """Classifier scores (N, C) float32 of the clips `indices` (sliding: mean over windows)."""
-    was_training = model.training, classifier.training
-    model.eval()
-    classifier.eval()
-    out: list[torch.Tensor | None] = [None] * len(indices)
-    for positions in _batches(cache, indices, cfg):
-        windows = [_clip_inputs(cache, int(indices[p]), mean, std, cfg, model.min_frames)
-                   for p in positions]
-        with autocast(device, amp):
-            scores = classifier(model(torch.cat(windows).to(device))).float().cpu()
-        for p, part in zip(positions, scores.split([len(w) for w in windows])):
-            out[p] = part.mean(dim=0)
-    model.train(was_training[0])
-    classifier.train(was_training[1])
-    if not out:
-        return torch.zeros(0, 0)
-    return torch.stack(out)  # type: ignore[arg-type]
 
 
 def classification_metrics(labels: np.ndarray, predicted: np.ndarray,
@@ -107,14 +45,6 @@ def classification_metrics(labels: np.ndarray, predicted: np.ndarray,
     }
 
 
-def read_history(exp_dir: Path) -> list[dict]:
-    """The records of exp_dir/metrics.jsonl (empty when absent)."""
-    path = exp_dir / "metrics.jsonl"
-    if not path.is_file():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-
-
 @dataclass(frozen=True)
 class EvalResult:
     split: str
@@ -122,16 +52,6 @@ class EvalResult:
     macro_f1: float
     num_clips: int
     out_dir: Path
-
-
-def resolve_exp_dir(exp_dir: str | Path, fold: int | None) -> Path:
-    """exp_dir, or exp_dir/fold{k} of a cross-validation run when `fold` is given."""
-    path = Path(exp_dir)
-    if fold is not None:
-        path = path / f"fold{fold}"
-    if not path.is_dir():
-        raise AudiocsError(f"{path}: experiment folder not found")
-    return path
 
 
 def evaluate_experiment(exp_dir: str | Path, *, split: str = "test", fold: int | None = None,
@@ -155,19 +75,19 @@ def evaluate_experiment(exp_dir: str | Path, *, split: str = "test", fold: int |
         raise AudiocsError(f"{exp}: the {split} split is empty (data.test_folds = "
                            f"{cfg.data.test_folds}); train with --fold k to have a test fold")
     dev = resolve_device(str(device))
-    scores = clip_scores(bundle.model.to(dev), bundle.classifier.to(dev), cache, indices,
-                         bundle.mean, bundle.std, cfg.eval, dev)
+    scores = clip_outputs(bundle.model.to(dev), bundle.classifier.to(dev), cache, indices,
+                          bundle.mean, bundle.std, cfg.eval, dev)
     labels = cache.labels[indices]
     predicted = bundle.loss.predict(scores).numpy()
     metrics = classification_metrics(labels, predicted, len(bundle.class_names))
-    out = exp / "eval" / split
+    out = eval_dir(exp, split)
     _write_outputs(out, metrics, bundle.class_names, split, len(indices), bundle.epoch,
                    str(bundle.checkpoint))
     write_predictions(out / PREDICTIONS, [cache.rows[i] for i in indices.tolist()], scores,
                       bundle.class_names)
     history = read_history(exp)
     if history:
-        plot_training_curves(history, exp / "eval" / "curves.png")
+        plot_training_curves(history, exp / EVAL_DIR / CURVES)
     return EvalResult(split, metrics["accuracy"], metrics["macro_f1"], len(indices), out)
 
 
@@ -202,7 +122,7 @@ def _write_outputs(out: Path, metrics: dict, class_names: list[str], split: str,
     summary = {"split": split, "clips": n, "accuracy": metrics["accuracy"],
                "macro_f1": metrics["macro_f1"], "checkpoint": checkpoint, "epoch": epoch,
                "per_class_accuracy": dict(zip(class_names, metrics["per_class_accuracy"]))}
-    with atomic_write(out / "metrics.json") as f:
+    with atomic_write(out / EVAL_METRICS) as f:
         json.dump(summary, f, indent=2)
     plot_confusion(matrix, class_names, out / "confusion.png",
                    title=f"{split}: accuracy {metrics['accuracy']:.3f}")

@@ -19,7 +19,7 @@ from audiocs.errors import AudiocsError
 
 @dataclass
 class DataConfig:
-    """Which cache and which rows; see `audiocs.train.splits` for how the splits are chosen."""
+    """Which cache and which rows; see `audiocs.splits` for how the splits are chosen."""
 
     cache_dir: str = ""
     train_folds: list[int] = field(default_factory=list)  # empty: every fold not test/valid
