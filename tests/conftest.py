@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 import pytest
+from helpers import make_tone_cache
 
 _DEFAULT = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
@@ -22,3 +23,9 @@ def real_data() -> Path:
     if not (root / "README.md").exists():
         pytest.skip(f"real data folder not found at {root} (set AUDIOCS_DATA)")
     return root
+
+
+@pytest.fixture(scope="session")
+def tone_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A finished cache of the tone corpus (80 clips), built once per session."""
+    return make_tone_cache(tmp_path_factory.mktemp("tones"))

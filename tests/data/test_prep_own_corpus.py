@@ -9,8 +9,7 @@ from collections import Counter, defaultdict
 from pathlib import Path
 
 import pytest
-from test_data_prep import _script, _tone
-from test_train_data import write_config
+from helpers import load_script, tone_wav, write_config
 
 from audiocs.errors import AudiocsError
 from audiocs.manifest import ManifestRow, read_manifest
@@ -123,7 +122,7 @@ def test_fold_summary_table_and_warnings():
 def test_speech_commands_words_as_class_folders(real_data, tmp_path, capsys):
     corpus = _sc_folders(real_data, tmp_path / "corpus")
     out = tmp_path / "out"
-    assert _script("folders").main(["--corpus", str(corpus), "--out", str(out), "--folds", "5",
+    assert load_script("folders").main(["--corpus", str(corpus), "--out", str(out), "--folds", "5",
                                     "--no-features"]) == 0
     printed = capsys.readouterr()
     rows = read_manifest(out / "manifest.csv")
@@ -175,7 +174,7 @@ def test_few_clips_warned_and_unreadable_or_stray_files_reported(real_data, tmp_
     corpus = _fsdd_folders(real_data, tmp_path / "c", digits=2, takes=1)  # 2 digits x 6 speakers
     _link(real_data / "fsdd" / "recordings" / "7_theo_0.wav", corpus / "7" / "7_theo_0.wav")
     (corpus / "1" / "notes.wav").write_text("not audio")
-    _tone(corpus / "stray.wav", 0.1)
+    tone_wav(corpus / "stray.wav", 0.1)
     (corpus / "1" / "README.txt").write_text("ignored: not an audio suffix")
     rows = read_manifest(prepare_folders(corpus, tmp_path / "out", n_folds=3))
     err = capsys.readouterr().err
@@ -241,7 +240,7 @@ def test_table_matches_class_folders(real_data, tmp_path, capsys):
                    [[rel, rel.split("/")[0], rel.split("/")[1].split("_")[0], f"n{k}"]
                     for k, rel in enumerate(rels)])
     out = tmp_path / "out"
-    assert _script("table").main(["--corpus", str(table), "--root", str(sc), "--out", str(out),
+    assert load_script("table").main(["--corpus", str(table), "--root", str(sc), "--out", str(out),
                                   "--path-column", "file", "--label-column", "word", "--folds",
                                   "4", "--no-features"]) == 0
     rows = read_manifest(out / "manifest.csv")
@@ -284,7 +283,7 @@ def test_table_bad_rows(real_data, tmp_path, capsys):
     ])
     out = tmp_path / "out"
     args = ["--corpus", str(table), "--out", str(out), "--fold-column", "fold", "--no-features"]
-    assert _script("table").main(args) == 0
+    assert load_script("table").main(args) == 0
     err = capsys.readouterr().err
     for line, why in [(3, "gone.wav: missing (file does not exist)"),
                       (4, "text.wav: not_audio (not an audio file (unknown format))"),
@@ -296,7 +295,7 @@ def test_table_bad_rows(real_data, tmp_path, capsys):
     rows = read_manifest(out / "manifest.csv")
     assert [(r.id, r.label_name, r.fold) for r in rows] == [("0_theo_0", "zero", 1),
                                                             ("1_theo_1", "one", 2)]
-    assert _script("table").main([*args, "--strict", "--out", str(tmp_path / "o2")]) == 2
+    assert load_script("table").main([*args, "--strict", "--out", str(tmp_path / "o2")]) == 2
     err = capsys.readouterr().err
     assert f"error: {table}: 5 bad rows: line 3: gone.wav: missing" in err
     assert "line 4: text.wav: not_audio" in err and len(err.strip().splitlines()) == 1
@@ -324,7 +323,7 @@ def test_class_folders_prepare_train_evaluate(real_data, tmp_path):
 
     corpus = _fsdd_folders(real_data, tmp_path / "digits", digits=4, takes=4)  # 96 clips
     out = tmp_path / "prep"
-    assert _script("folders").main([
+    assert load_script("folders").main([
         "--corpus", str(corpus), "--out", str(out), "--folds", "3", "--group-regex", SPEAKER,
         "--sample-rate", "8000", "--n-fft", "256", "--win-length", "200", "--hop-length", "80",
         "--n-mels", "32", "--workers", "1"]) == 0

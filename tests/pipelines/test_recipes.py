@@ -14,9 +14,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+from helpers import ROOT
 
 
-ROOT = Path(__file__).resolve().parents[1]
 # A model and schedule small enough for a few seconds per training on 2 cores.
 SMOKE = ("train.epochs=1 train.progress=false train.device=cpu train.checkpoint_every_steps=0 "
          "model.name=vgg_small model.embed_dim=16 model.kwargs.width=4 model.kwargs.num_blocks=2 "

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
-from test_train_data import CLASSES, SETTINGS, SR, tone_clip, write_config
+from helpers import CLASSES, SETTINGS, SR, tone_clip, write_config
 
 from audiocs.cache import FeatureCache
 from audiocs.cache_build import build_cache

@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from test_train_data import tone_cache, write_config  # noqa: F401  (fixture)
+from helpers import write_config
 
 from audiocs.checkpoint import load_checkpoint
 

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from test_train_data import write_config
+from helpers import write_config
 
 from audiocs.cache_build import build_cache
 from audiocs.cli import main

@@ -17,7 +17,7 @@ from urllib.parse import unquote
 
 import pytest
 from PIL import Image
-from test_train_data import tone_cache, write_config  # noqa: F401  (fixture)
+from helpers import write_config
 
 from audiocs.cli import main
 from audiocs.errors import AudiocsError

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 import yaml
-from test_train_data import SETTINGS, SR, tone_clip
+from helpers import SETTINGS, SR, tone_clip
 
 import audiocs.train.loop as loop
 from audiocs.cache_build import build_cache

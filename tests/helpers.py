@@ -1,22 +1,26 @@
-"""The tiny generated corpus of the training tests: 4 classes of tones and noise, 5 folds.
-
-`make_tone_cache(root)` writes the wavs, a manifest and a log-mel feature cache (8 kHz,
-0.5 s clips, 32 mels, 51 frames per clip). Other test_train* modules import it.
-"""
+"""What several test modules share (the fixtures built from it are in conftest.py): the tiny
+generated tone corpus of the training tests (4 classes of tones and noise, 5 folds; `make_tone_cache`
+writes the wavs, a manifest and a log-mel feature cache: 8 kHz, 0.5 s clips, 32 mels, 51 frames
+per clip), the base training config, an untrained experiment folder, a tone wav writer, and a loader
+for the data_prep scripts."""
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 
 import numpy as np
-import pytest
 import soundfile as sf
+import torch
 
 from audiocs.cache import FeatureCache
 from audiocs.cache_build import build_cache
+from audiocs.checkpoint import build_modules, model_meta, save_checkpoint
+from audiocs.config import load_config
 from audiocs.features import FeatureSettings
 from audiocs.manifest import ManifestRow
 
+ROOT = Path(__file__).resolve().parents[1]  # the repository
 SR = 8000
 CLASSES = ("low_tone", "high_tone", "noise", "clicks")
 SETTINGS = FeatureSettings(kind="logmel", sample_rate=SR, n_fft=256, win_length=200,
@@ -55,19 +59,6 @@ def make_tone_cache(root: Path, per_class_per_fold: int = 4, seed: int = 0) -> P
     return root / "cache"
 
 
-@pytest.fixture(scope="session")
-def tone_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A finished cache of the tone corpus (80 clips), built once per session."""
-    return make_tone_cache(tmp_path_factory.mktemp("tones"))
-
-
-def test_tone_cache_layout(tone_cache: Path) -> None:
-    cache = FeatureCache(tone_cache)
-    assert len(cache) == 80 and cache.class_names == list(CLASSES)
-    assert sorted(set(cache.folds.tolist())) == [1, 2, 3, 4, 5]
-    assert cache[0].shape == (51, 32)
-
-
 BASE_CONFIG = {
     "data": {"crop_frames": 32, "batch_size": 8, "valid_split": "previous_fold"},
     "model": {"name": "vgg_small", "embed_dim": 32, "kwargs": {"width": 8}},
@@ -88,3 +79,35 @@ def write_config(path: Path, cache_dir: Path, **sections: dict) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(OmegaConf.to_yaml(merged))
     return path
+
+
+def make_experiment(tmp_path: Path, cache_dir: Path, **meta_updates) -> tuple[Path, torch.nn.Module]:
+    """An experiment folder whose best.pt holds a seeded, untrained vgg_small (no training needed)."""
+    cfg = load_config(write_config(tmp_path / "conf.yaml", cache_dir))
+    cache = FeatureCache(cache_dir)
+    torch.manual_seed(0)
+    meta = model_meta(cfg, n_features=cache.num_features, class_names=cache.class_names,
+                      settings=cache.settings, mean=cache.mean, std=cache.std)
+    meta.update(meta_updates)
+    model, classifier, _ = build_modules(meta)
+    exp = tmp_path / "exp"
+    save_checkpoint({"meta": meta, "model": model.state_dict(), "classifier": classifier.state_dict(),
+                     "epoch": 0}, exp / "checkpoints" / "best.pt")
+    return exp, model.eval()
+
+
+def tone_wav(path: Path, seconds: float, sr: int = 16000, seed: int = 0) -> None:
+    """A short 16-bit noisy tone, distinct per seed."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(seconds * sr)) / sr
+    wave = 0.3 * np.sin(2 * np.pi * (200 + 37 * seed) * t) + 0.05 * rng.standard_normal(t.size)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sf.write(path, wave.astype(np.float32), sr, subtype="PCM_16")
+
+
+def load_script(name: str):
+    """Import data_prep/<name>.py (not a package) as a module."""
+    spec = importlib.util.spec_from_file_location(f"prep_{name}", ROOT / "data_prep" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

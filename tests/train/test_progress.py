@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from audiocs.progress import bars_wanted, progress_bar
-from test_train_data import tone_cache, write_config  # noqa: F401  (fixture)
+from helpers import write_config
 
 
 class _Stream:

@@ -7,10 +7,11 @@ from pathlib import Path
 
 import pytest
 
+from helpers import ROOT
 from audiocs.config import Config, config_from_dict, config_to_dict, config_to_yaml, load_config
 from audiocs.errors import AudiocsError
 
-EXAMPLE = Path(__file__).resolve().parents[1] / "recipes" / "conf_examples" / "train_small.yaml"
+EXAMPLE = ROOT / "recipes" / "conf_examples" / "train_small.yaml"
 
 
 def _write(tmp_path: Path, text: str) -> Path:

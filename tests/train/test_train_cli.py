@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from test_train_data import tone_cache, write_config  # noqa: F401  (fixture)
+from helpers import write_config
 
 from audiocs.cache import FeatureCache
 from audiocs.checkpoint import build_modules, model_meta, save_checkpoint

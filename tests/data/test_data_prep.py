@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import importlib.util
 from collections import Counter, defaultdict
 from pathlib import Path
 
@@ -12,6 +11,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from helpers import tone_wav, load_script
 from audiocs.errors import AudiocsError
 from audiocs.manifest import read_manifest
 from audiocs.prep import (
@@ -22,24 +22,6 @@ from audiocs.prep.common import group_folds, index_labels
 from audiocs.prep.speakers import segment_bounds
 from audiocs.prep.speech_commands import hash_split
 
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def _tone(path: Path, seconds: float, sr: int = 16000, seed: int = 0) -> None:
-    """A short 16-bit noisy tone, distinct per seed."""
-    rng = np.random.default_rng(seed)
-    t = np.arange(int(seconds * sr)) / sr
-    wave = 0.3 * np.sin(2 * np.pi * (200 + 37 * seed) * t) + 0.05 * rng.standard_normal(t.size)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    sf.write(path, wave.astype(np.float32), sr, subtype="PCM_16")
-
-
-def _script(name: str):
-    """Import data_prep/<name>.py (not a package) as a module."""
-    spec = importlib.util.spec_from_file_location(f"prep_{name}", ROOT / "data_prep" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def _subset(rows: list[dict], key: str, per_class: int) -> list[dict]:
@@ -128,7 +110,7 @@ def test_esc50_generated_audio_shaped_by_real_metadata(real_data, tmp_path, caps
     corpus = tmp_path / "ESC-50"
     _write_table(corpus / "meta" / "esc50.csv", rows)
     for i, r in enumerate(rows):
-        _tone(corpus / "audio" / r["filename"], 0.25, seed=i)
+        tone_wav(corpus / "audio" / r["filename"], 0.25, seed=i)
     manifest = prepare_esc50(corpus, tmp_path / "out")
     err = capsys.readouterr().err
     assert "100 rows listed, expected 2000" in err and "classes without 40 clips" in err
@@ -144,7 +126,7 @@ def test_esc50_generated_audio_shaped_by_real_metadata(real_data, tmp_path, caps
 
 def test_esc50_real_clips_end_to_end_with_features(real_data, tmp_path, capsys):
     out = tmp_path / "out"
-    code = _script("esc50").main(["--corpus", str(real_data / "esc50-sample"), "--out", str(out),
+    code = load_script("esc50").main(["--corpus", str(real_data / "esc50-sample"), "--out", str(out),
                                   "--n-mels", "40"])
     assert code == 0
     assert "5 rows listed, expected 2000" in capsys.readouterr().err
@@ -159,7 +141,7 @@ def test_esc50_real_clips_end_to_end_with_features(real_data, tmp_path, capsys):
     assert cache.labels.tolist() == [0, 43, 19, 19, 19]
     assert cache[0].shape == (1 + 5 * 16000 // 160, 40)
     # strict: the sample is incomplete, so the run fails with a one-line error
-    code = _script("esc50").main(["--corpus", str(real_data / "esc50-sample"), "--out",
+    code = load_script("esc50").main(["--corpus", str(real_data / "esc50-sample"), "--out",
                                   str(tmp_path / "o2"), "--strict", "--no-features"])
     assert code == 2 and "corpus check failed: 5 rows listed" in capsys.readouterr().err
 
@@ -172,7 +154,7 @@ def test_esc50_missing_file_listed_then_rejected_by_cache(real_data, tmp_path, c
         (corpus / "audio" / r["filename"]).symlink_to(real_data / "esc50-sample" / "audio" / r["filename"])
     _write_table(corpus / "meta" / "esc50.csv", rows[:3])
     out = tmp_path / "out"
-    assert _script("esc50").main(["--corpus", str(corpus), "--out", str(out)]) == 0
+    assert load_script("esc50").main(["--corpus", str(corpus), "--out", str(out)]) == 0
     assert f"1 listed files missing: {corpus / 'audio' / rows[2]['filename']}" in capsys.readouterr().err
     rejected = _read_table(out / "features-logmel" / "rejected.csv")
     assert [(Path(r["path"]).name, r["reason"]) for r in rejected] == [(rows[2]["filename"], "missing")]
@@ -192,17 +174,17 @@ def test_prepare_skips_finished_work_and_redoes_on_new_options(real_data, tmp_pa
 
 def test_changed_corpus_is_prepared_again(tmp_path):
     root = tmp_path / "sc"
-    _tone(root / "yes" / "aa11_nohash_0.wav", 0.1)
+    tone_wav(root / "yes" / "aa11_nohash_0.wav", 0.1)
     manifest = prepare_speech_commands(root, tmp_path / "out")
     assert len(read_manifest(manifest)) == 1
-    _tone(root / "no" / "bb22_nohash_0.wav", 0.1)
+    tone_wav(root / "no" / "bb22_nohash_0.wav", 0.1)
     assert [r.id for r in read_manifest(prepare_speech_commands(root, tmp_path / "out"))] == [
         "no/bb22_nohash_0", "yes/aa11_nohash_0"]
 
 
 def test_segments_recut_when_settings_change(tmp_path):
     root = tmp_path / "spk"
-    _tone(root / "s1" / "u.wav", 1.0)
+    tone_wav(root / "s1" / "u.wav", 1.0)
     out = tmp_path / "out"
     first = read_manifest(prepare_speakers(root, out, segment=0.5))
     second = read_manifest(prepare_speakers(root, out, segment=0.25))
@@ -229,8 +211,8 @@ def test_urbansound8k_real_metadata_and_generated_audio(real_data, tmp_path, cap
     _write_table(gen / "metadata" / "UrbanSound8K.csv", rows)
     for i, r in enumerate(rows):
         seconds = min(float(r["end"]) - float(r["start"]), 0.3)
-        _tone(gen / "audio" / f"fold{r['fold']}" / r["slice_file_name"], seconds, 22050, seed=i)
-    _tone(gen / "audio" / f"fold{rows[0]['fold']}" / rows[0]["slice_file_name"], 4.5, 8000)
+        tone_wav(gen / "audio" / f"fold{r['fold']}" / r["slice_file_name"], seconds, 22050, seed=i)
+    tone_wav(gen / "audio" / f"fold{rows[0]['fold']}" / rows[0]["slice_file_name"], 4.5, 8000)
     got = read_manifest(prepare_urbansound8k(gen, tmp_path / "out"))
     err = capsys.readouterr().err
     assert "20 rows listed, expected 8732" in err and "1 slices longer than 4.0 s" in err
@@ -269,7 +251,7 @@ def test_fsdd_subset_cli_with_features_at_8k(real_data, tmp_path):
         (corpus / "recordings" / n).symlink_to(real_data / "fsdd" / "recordings" / n)
     (corpus / "recordings" / "README.wav").write_bytes(b"not a recording")
     out = tmp_path / "out"
-    assert _script("fsdd").main(["--corpus", str(corpus), "--out", str(out), "--n-mels", "32",
+    assert load_script("fsdd").main(["--corpus", str(corpus), "--out", str(out), "--n-mels", "32",
                                  "--kind", "fbank"]) == 0
     rows = read_manifest(out / "manifest.csv")
     assert [r.id + ".wav" for r in rows] == names
@@ -278,7 +260,7 @@ def test_fsdd_subset_cli_with_features_at_8k(real_data, tmp_path):
 
     cache = FeatureCache(out / "features-fbank")
     assert len(cache) == 12 and cache.settings.sample_rate == 8000 and cache.num_features == 32
-    assert _script("fsdd").main(["--corpus", str(corpus), "--out", str(tmp_path / "o"), "--strict",
+    assert load_script("fsdd").main(["--corpus", str(corpus), "--out", str(tmp_path / "o"), "--strict",
                                  "--no-features"]) == 2
 
 
@@ -305,7 +287,7 @@ def test_librispeech_chopped_segments_cached(real_data, tmp_path):
     for p in sources:
         (corpus / p.name).symlink_to(p)
     out = tmp_path / "out"
-    assert _script("speakers").main(["--corpus", str(corpus), "--out", str(out), "--segment", "2.0",
+    assert load_script("speakers").main(["--corpus", str(corpus), "--out", str(out), "--segment", "2.0",
                                      "--hop", "1.5", "--n-mels", "32"]) == 0
     rows = read_manifest(out / "manifest.csv")
     expected = []
@@ -330,8 +312,8 @@ def test_speaker_folders_layout(tmp_path, capsys):
     root = tmp_path / "vox"
     for k, (spk, video, utt) in enumerate([("id10002", "vA", "00001"), ("id10001", "vB", "00001"),
                                            ("id10001", "vC", "00002"), ("id10010", "vA", "00001")]):
-        _tone(root / spk / video / f"{utt}.wav", 0.2, seed=k)
-    _tone(root / "stray.wav", 0.2)
+        tone_wav(root / spk / video / f"{utt}.wav", 0.2, seed=k)
+    tone_wav(root / "stray.wav", 0.2)
     manifest = prepare_speakers(root, tmp_path / "out")
     assert "1 files outside a speaker folder: stray.wav" in capsys.readouterr().err
     rows = read_manifest(manifest)
@@ -369,7 +351,7 @@ def test_speech_commands_lists_and_background_noise(tmp_path):
     root = tmp_path / "sc"
     for k, rel in enumerate(["yes/aa11_nohash_0.wav", "yes/bb22_nohash_0.wav", "no/aa11_nohash_1.wav",
                              "no/cc33_nohash_0.wav", "_background_noise_/white_noise.wav"]):
-        _tone(root / rel, 0.1, seed=k)
+        tone_wav(root / rel, 0.1, seed=k)
     (root / "validation_list.txt").write_text("yes/bb22_nohash_0.wav\n")
     (root / "testing_list.txt").write_text("no/cc33_nohash_0.wav\n")
     rows = read_manifest(prepare_speech_commands(root, tmp_path / "out"))

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from test_train_data import tone_cache, write_config  # noqa: F401  (fixture)
+from helpers import write_config
 from torch.utils.data import DataLoader
 
 from audiocs.cache import FeatureCache

@@ -7,7 +7,7 @@ import pytest
 import torch
 import torchaudio.compliance.kaldi as kaldi
 import torchaudio.functional as AF
-from test_train_data import tone_cache, write_config  # noqa: F401  (fixture)
+from helpers import write_config
 
 from audiocs.config import load_config
 from audiocs.data import FreqWarp

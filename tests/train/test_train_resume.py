@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from test_train_data import tone_cache, write_config  # noqa: F401  (fixture)
+from helpers import write_config
 
 from audiocs.checkpoint import load_checkpoint
 from audiocs.cli import main

@@ -14,12 +14,12 @@ from functools import partial
 from pathlib import Path
 
 import pytest
+from helpers import ROOT
 
 from audiocs.errors import AudiocsError
 from audiocs.prep import download_esc50, download_fsdd
 from audiocs.prep.download import safe_extract
 
-ROOT = Path(__file__).resolve().parents[1]
 META = "filename,fold,target,category,esc10,src_file,take\n1-1-A-0.wav,1,0,dog,True,1,A\n"
 
 

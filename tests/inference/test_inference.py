@@ -11,8 +11,7 @@ import pytest
 import soundfile as sf
 import soxr
 import torch
-from test_embed import make_experiment
-from test_train_data import CLASSES, SR, tone_cache, write_config  # noqa: F401  (fixture)
+from helpers import CLASSES, SR, make_experiment, write_config
 
 import audiocs
 from audiocs.cache import FeatureCache

@@ -5,34 +5,16 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-from test_train_data import tone_cache, write_config  # noqa: F401  (fixture)
+from helpers import make_experiment
 
 from audiocs.cache import FeatureCache
-from audiocs.checkpoint import build_modules, model_meta, save_checkpoint
 from audiocs.cli import main
-from audiocs.config import load_config
 from audiocs.data import sliding_windows
 from audiocs.scoring import read_embeddings
-
-
-def make_experiment(tmp_path: Path, cache_dir: Path, **meta_updates) -> tuple[Path, torch.nn.Module]:
-    """An experiment folder whose best.pt holds a seeded, untrained vgg_small (no training needed)."""
-    cfg = load_config(write_config(tmp_path / "conf.yaml", cache_dir))
-    cache = FeatureCache(cache_dir)
-    torch.manual_seed(0)
-    meta = model_meta(cfg, n_features=cache.num_features, class_names=cache.class_names,
-                      settings=cache.settings, mean=cache.mean, std=cache.std)
-    meta.update(meta_updates)
-    model, classifier, _ = build_modules(meta)
-    exp = tmp_path / "exp"
-    save_checkpoint({"meta": meta, "model": model.state_dict(), "classifier": classifier.state_dict(),
-                     "epoch": 0}, exp / "checkpoints" / "best.pt")
-    return exp, model.eval()
 
 
 def _direct(model: torch.nn.Module, cache: FeatureCache, i: int, window: int | None = None,

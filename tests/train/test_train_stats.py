@@ -7,8 +7,7 @@ from pathlib import Path
 
 import pytest
 import torch
-import torch.nn.functional as F
-from test_train_data import tone_cache, write_config  # noqa: F401  (fixture)
+from helpers import write_config
 
 from audiocs.losses import ASoftmax, CSSoftmax, NormSoftmax, create_loss
 from audiocs.train.schedules import MarginSchedule
