@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from audiocs.compare import HIGHER_IS_BETTER, KINDS, Plan
+from audiocs.compare_plan import HIGHER_IS_BETTER, KINDS, Plan
 from audiocs.errors import AudiocsError
 from audiocs.fileio import atomic_write
 from audiocs.search import Setting, _short
