@@ -76,3 +76,18 @@ def test_override_errors(tmp_path: Path) -> None:
 def test_example_config_loads() -> None:
     cfg = load_config(EXAMPLE)
     assert cfg.model.name == "vgg_small" and cfg.train.checkpoint_every_steps > 0
+
+
+def test_example_config_lists_every_key() -> None:
+    """recipes/conf_examples/train_small.yaml shows every key of every section."""
+    import dataclasses
+
+    import yaml
+
+    from audiocs.config import Config
+
+    example = yaml.safe_load(EXAMPLE.read_text())
+    missing = [f"{section.name}.{key.name}" for section in dataclasses.fields(Config)
+               for key in dataclasses.fields(section.default_factory())
+               if key.name not in (example.get(section.name) or {})]
+    assert missing == []
