@@ -29,3 +29,7 @@ stage 4 tables_by_width bash -c 'for w in 8 16; do for loss in cs_softmax softma
   audiocs search "$@" --set loss.name=$loss "${extra[@]}" \
     --space "model.kwargs={width: $w, dropout: 0.1}" --exp-dir "$E/$loss" --out "$E/${loss}_w$w"
 done; done' _ "${common[@]}"
+# frequency warping (augment.freq_warp) at width 8, CS-Softmax, every outer fold
+stage 5 freq_warp audiocs search "${common[@]}" --set loss.name=cs_softmax \
+  --set "model.kwargs={width: 8, dropout: 0.1}" --space augment.freq_warp=0,0.1,0.2 \
+  --exp-dir "$exp/warp_w8" --out "$exp/warp_w8"

@@ -8,6 +8,7 @@
 #   4 CS-Softmax's (scale, margin, weight_update) at the chosen training setup
 #   5 25 epochs for both losses (the 3-minute budget)
 #   6 frequency warping (augment.freq_warp) at that setup, both losses
+#   7 epochs with frequency warping 0.2, both losses
 # plus local/classifier_init.py (the class weights' initial norm, CS-Softmax).
 
 exp=exp/quickstart-search
@@ -73,3 +74,13 @@ for loss in softmax cs_softmax; do
     --set model.kwargs.width=8 --set train.epochs=25 --space augment.freq_warp=0,0.1,0.2 \
     --exp-dir "$exp/qs6_$loss" --out "$exp/qs6_$loss"
 done
+# epochs at freq_warp 0.2, both losses with the same space
+for loss in softmax cs_softmax; do
+  extra=(); [ $loss = cs_softmax ] && extra=(--set loss.scale=30 --set loss.margin=0.4
+                                             --set loss.params.weight_update=0)
+  stage 11 "epochs_warp_$loss" audiocs search "${base[@]}" "${fixed[@]}" --set loss.name=$loss \
+    "${extra[@]}" --set data.cache_dir="$q80" --set data.crop_frames=128 \
+    --set model.kwargs.width=8 --set augment.freq_warp=0.2 --space train.epochs=25,40,50 \
+    --exp-dir "$exp/qs7_$loss" --out "$exp/qs7_$loss"
+done
+
