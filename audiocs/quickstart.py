@@ -36,7 +36,7 @@ class QuickstartOptions:
 
     clips_per_class: int = 80
     duration: float = 4.0  # seconds per generated clip
-    epochs: int = 25
+    epochs: int = 50
     losses: list[str] = field(default_factory=lambda: ["cs_softmax", "softmax"])
     seed: int = 0
     workers: int = 2  # processes for generation and feature extraction
@@ -52,7 +52,7 @@ class QuickstartOptions:
             "schedule": {"warmup_epochs": 1, "warmup_start": 0.1, "decay": "cosine",
                          "min_lr": 1.0e-5},
             "margin_schedule": {"start_epoch": 0, "ramp_epochs": 0},
-            "augment": {"specaugment": True, "mixup_alpha": 0.0},
+            "augment": {"specaugment": True, "mixup_alpha": 0.0, "freq_warp": 0.2},
             "train": {"epochs": self.epochs, "seed": self.seed, "device": "cpu"},
         }
 

@@ -31,3 +31,14 @@ stage 4 resnet_lr audiocs search "${common[@]}" --eval-cache "$data/eval2s/featu
 stage 5 ecapa_specaugment audiocs search "${common[@]}" --eval-cache "$data/eval3s/features-fbank" \
   --set model.name=ecapa_tdnn --set model.kwargs.channels=128 --set optim.lr=0.003 \
   --space augment.specaugment=false,true --exp-dir "$exp/spk2" --out "$exp/spk2"
+# ECAPA-TDNN (C = 128, 15 epochs, no SpecAugment): CS-Softmax's margin and weight update factor,
+# then the peer's loss (AAM-softmax, scale 30, margin 0.2) and softmax at the same setup
+ecapa=(--eval-cache "$data/eval3s/features-fbank" --set model.name=ecapa_tdnn
+       --set model.kwargs.channels=128 --set optim.lr=0.003)
+stage 6 ecapa_cs_params audiocs search "${common[@]}" "${ecapa[@]}" \
+  --space "loss.margin+loss.params.weight_update=[0.25,0.5],[0.4,0],[0.4,0.5]" \
+  --exp-dir "$exp/spk3" --out "$exp/spk3"
+stage 7 ecapa_losses audiocs search "${common[@]}" "${ecapa[@]}" \
+  --space "loss={name: aam_softmax, scale: 30, margin: 0.2},{name: softmax, scale: null, margin: null}" \
+  --exp-dir "$exp/spk4" --out "$exp/spk4"
+
