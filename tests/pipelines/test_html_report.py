@@ -8,82 +8,17 @@ import base64
 import csv
 import io
 import json
-import os
-import shutil
-import subprocess
-from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import unquote
 
 import pytest
 from PIL import Image
+from browser import Page, chromium
 from helpers import write_config
 
 from audiocs.cli import main
 from audiocs.errors import AudiocsError
 from audiocs.html_report import build_html, read_run_view, write_html_report
-
-BROWSERS = ("chromium", "chromium-browser", "google-chrome")
-
-
-class Page(HTMLParser):
-    """Tables (class -> rows of cell texts), <img> and <audio> sources, and all text."""
-
-    def __init__(self, text: str) -> None:
-        super().__init__()
-        self.tables: dict[str, list[list[str]]] = {}
-        self.images: list[str] = []
-        self.audio: list[str] = []
-        self.text: list[str] = []
-        self._table: list[list[str]] | None = None
-        self._cell: list[str] | None = None
-        self.feed(text)
-
-    def handle_starttag(self, tag: str, attrs: list) -> None:
-        a = dict(attrs)
-        if tag == "table":
-            self._table = self.tables.setdefault(a.get("class") or "", [])
-        elif tag == "tr" and self._table is not None:
-            self._table.append([])
-        elif tag in ("td", "th"):
-            self._cell = []
-        elif tag == "img":
-            self.images.append(a["src"])
-        elif tag == "audio":
-            self.audio.append(a["src"])
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag in ("td", "th") and self._cell is not None and self._table is not None:
-            self._table[-1].append("".join(self._cell).strip())
-            self._cell = None
-        elif tag == "table":
-            self._table = None
-
-    def handle_data(self, data: str) -> None:
-        self.text.append(data)
-        if self._cell is not None:
-            self._cell.append(data)
-
-    def rows(self, cls: str) -> list[list[str]]:
-        """Body rows of the table(s) of class `cls` (header rows left out)."""
-        return [r for r in self.tables[cls] if r and r[0] not in ("run", "class", "clips",
-                                                                  "metric", "key")]
-
-
-def _browser() -> str:
-    for name in BROWSERS:
-        if shutil.which(name):
-            return shutil.which(name)  # type: ignore[return-value]
-    pytest.skip(f"no headless browser found (looked for {', '.join(BROWSERS)} on PATH)")
-
-
-def _chromium(tmp: Path, *args: str) -> subprocess.CompletedProcess:
-    command = [_browser(), "--headless", "--disable-gpu", "--hide-scrollbars",
-               f"--user-data-dir={tmp / 'profile'}", *args]
-    if hasattr(os, "geteuid") and os.geteuid() == 0:
-        command.insert(1, "--no-sandbox")
-    return subprocess.run(command, capture_output=True, text=True, timeout=60, check=True)
-
 
 @pytest.fixture(scope="module")
 def trained_run(tmp_path_factory, tone_cache: Path) -> Path:  # noqa: F811
@@ -119,10 +54,10 @@ def test_evaluate_writes_top3_predictions(trained_run: Path) -> None:
         assert float(r["score1"]) >= float(r["score2"]) >= float(r["score3"])
 
 
-def test_report_in_headless_chromium(trained_run: Path, tmp_path: Path) -> None:
+def test_report_in_headlesschromium(trained_run: Path, tmp_path: Path) -> None:
     out = trained_run.parent / "pages" / "report.html"  # audio links lead out of its folder
     assert main(["report", str(trained_run), "--out", str(out)]) == 0
-    dom = _chromium(tmp_path, "--dump-dom", out.as_uri()).stdout
+    dom = chromium(tmp_path, "--dump-dom", out.as_uri()).stdout
     page = Page(dom)
     metrics = json.loads((trained_run / "eval/test/metrics.json").read_text())
     scores = json.loads((trained_run / "scores/metrics.json").read_text())
@@ -158,7 +93,7 @@ def test_report_in_headless_chromium(trained_run: Path, tmp_path: Path) -> None:
 
     for width, height in ((1280, 900), (390, 844)):  # a laptop and a phone
         shot = tmp_path / f"report-{width}.png"
-        _chromium(tmp_path, f"--screenshot={shot}", f"--window-size={width},{height}",
+        chromium(tmp_path, f"--screenshot={shot}", f"--window-size={width},{height}",
                   _framed(out, width, height, tmp_path))
         assert shot.stat().st_size > 0
         assert Image.open(shot).size == (width, height)

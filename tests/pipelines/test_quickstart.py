@@ -106,3 +106,34 @@ def test_other_options_or_foreign_folder_are_refused(tmp_path):
     with pytest.raises(AudiocsError, match="each loss once"):
         quickstart(tmp_path / "qs3", QuickstartOptions(losses=["softmax", "softmax"]))
     assert not (tmp_path / "qs3").exists()
+
+
+@pytest.mark.slow
+def test_report_html_in_headless_chromium(small_run, tmp_path):
+    """The quickstart's report.html as a browser renders it: both runs' numbers equal their
+    metrics files, every figure decodes, every audio element points to an existing clip."""
+    import base64
+    import io
+    from urllib.parse import unquote
+
+    from browser import Page, chromium
+    from PIL import Image
+
+    out, _ = small_run
+    page = Page(chromium(tmp_path, "--dump-dom", (out / "report.html").as_uri()).stdout)
+    summary = {row[0]: row for row in page.rows("summary")}
+    assert set(summary) == {"cs_softmax", "softmax"}
+    for loss, row in summary.items():
+        metrics = json.loads((out / "runs" / loss / "eval/test/metrics.json").read_text())
+        scores = json.loads((out / "runs" / loss / "scores/metrics.json").read_text())
+        assert row[5] == str(metrics["clips"]) == "30"
+        assert row[6] == f"{metrics['accuracy']:.4f}" and row[8] == f"{100 * scores['eer']:.2f}%"
+    assert len(page.images) >= 2 * 3  # curves, confusion, DET and histograms of each run
+    for src in page.images:
+        image = Image.open(io.BytesIO(base64.b64decode(src.split(",", 1)[1])))
+        assert image.width > 0 and image.height > 0
+    assert page.audio and all((out / unquote(src)).is_file() for src in page.audio)
+    shot = tmp_path / "quickstart-report.png"
+    chromium(tmp_path, f"--screenshot={shot}", "--window-size=1280,900",
+             (out / "report.html").as_uri())
+    assert shot.stat().st_size > 0
