@@ -41,4 +41,7 @@ stage 6 ecapa_cs_params audiocs search "${common[@]}" "${ecapa[@]}" \
 stage 7 ecapa_losses audiocs search "${common[@]}" "${ecapa[@]}" \
   --space "loss={name: aam_softmax, scale: 30, margin: 0.2},{name: softmax, scale: null, margin: null}" \
   --exp-dir "$exp/spk4" --out "$exp/spk4"
+# 30 epochs against 15 at the chosen setting (the training budget is 15 minutes per model)
+stage 8 ecapa_epochs audiocs search "${common[@]}" "${ecapa[@]}" --space train.epochs=15,30 \
+  --exp-dir "$exp/spk5" --out "$exp/spk5"
 
