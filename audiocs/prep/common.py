@@ -17,12 +17,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from tqdm import tqdm
 
 from audiocs.audio import REASONS, AudioError, audio_duration
 from audiocs.errors import AudiocsError
 from audiocs.fileio import atomic_write
 from audiocs.manifest import ManifestRow, rows_digest, write_manifest
+from audiocs.progress import progress_bar
 
 MANIFEST_NAME = "manifest.csv"
 MARKER_NAME = ".prepared.json"
@@ -144,7 +144,7 @@ def probe_duration(path: str | Path) -> float:
 
 def with_durations(rows: list[ManifestRow]) -> list[ManifestRow]:
     """Set each row's duration from its file header (progress bar); returns `rows`."""
-    for row in tqdm(rows, desc="reading headers", unit="file", disable=len(rows) < 1000):
+    for row in progress_bar(rows, desc="reading headers", unit="file", enabled=len(rows) >= 1000):
         row.duration = probe_duration(row.path)
     return rows
 

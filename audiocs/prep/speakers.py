@@ -19,7 +19,6 @@ import shutil
 from pathlib import Path
 
 import soundfile as sf
-from tqdm import tqdm
 
 from audiocs.errors import AudiocsError
 from audiocs.fileio import atomic_path, atomic_write
@@ -27,6 +26,7 @@ from audiocs.manifest import ManifestRow
 from audiocs.prep.common import (
     group_folds, index_labels, prepare_once, report_names, with_durations,
 )
+from audiocs.progress import progress_bar
 
 AUDIO_SUFFIXES = (".wav", ".flac")
 LAYOUTS = ("auto", "folders", "librispeech")
@@ -113,7 +113,7 @@ def chop(
     with atomic_write(stamp) as f:
         f.write(params)
     out = []
-    for c in tqdm(clips, desc="cutting segments", unit="utt"):
+    for c in progress_bar(clips, desc="cutting segments", unit="utt"):
         try:
             segments = _cut(c, out_dir, segment, hop, min_segment)
         except Exception:  # noqa: BLE001 - undecodable: the cache names the reason when it rejects it
