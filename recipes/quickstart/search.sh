@@ -65,22 +65,18 @@ stage 8 epochs25_cs_softmax audiocs search "${base[@]}" "${fixed[@]}" --set loss
   --space train.epochs=25,30 --exp-dir "$exp/qs5_cs_softmax" --out "$exp/qs5_cs_softmax"
 stage 9 classifier_init python "$recipe_dir/local/classifier_init.py" --cache "$q40" \
   --exp-dir "$exp/classifier_init" --out "$exp/classifier_init.md"
-# frequency warping at the setup of stages 7-8 (25 epochs), both losses with the same space
-for loss in softmax cs_softmax; do
-  extra=(); [ $loss = cs_softmax ] && extra=(--set loss.scale=30 --set loss.margin=0.4
-                                             --set loss.params.weight_update=0)
-  stage 10 "freq_warp_$loss" audiocs search "${base[@]}" "${fixed[@]}" --set loss.name=$loss \
-    "${extra[@]}" --set data.cache_dir="$q80" --set data.crop_frames=128 \
-    --set model.kwargs.width=8 --set train.epochs=25 --space augment.freq_warp=0,0.1,0.2 \
-    --exp-dir "$exp/qs6_$loss" --out "$exp/qs6_$loss"
-done
-# epochs at freq_warp 0.2, both losses with the same space
-for loss in softmax cs_softmax; do
-  extra=(); [ $loss = cs_softmax ] && extra=(--set loss.scale=30 --set loss.margin=0.4
-                                             --set loss.params.weight_update=0)
-  stage 11 "epochs_warp_$loss" audiocs search "${base[@]}" "${fixed[@]}" --set loss.name=$loss \
-    "${extra[@]}" --set data.cache_dir="$q80" --set data.crop_frames=128 \
-    --set model.kwargs.width=8 --set augment.freq_warp=0.2 --space train.epochs=25,40,50 \
-    --exp-dir "$exp/qs7_$loss" --out "$exp/qs7_$loss"
-done
-
+# stages 10-11: the same search for both losses (CS-Softmax at the values of stage 6), at the
+# setup of stages 7-8
+cs_values=(--set loss.scale=30 --set loss.margin=0.4 --set loss.params.weight_update=0)
+setup=(--set data.cache_dir="$q80" --set data.crop_frames=128 --set model.kwargs.width=8)
+both_losses() {  # both_losses STAGE NAME EXP_PREFIX ARGS...
+  local n=$1 name=$2 prefix=$3 loss extra
+  shift 3
+  for loss in softmax cs_softmax; do
+    extra=(); [ $loss = cs_softmax ] && extra=("${cs_values[@]}")
+    stage "$n" "${name}_$loss" audiocs search "${base[@]}" "${fixed[@]}" --set loss.name=$loss \
+      "${extra[@]}" "${setup[@]}" "$@" --exp-dir "$exp/${prefix}_$loss" --out "$exp/${prefix}_$loss"
+  done
+}
+both_losses 10 freq_warp qs6 --set train.epochs=25 --space augment.freq_warp=0,0.1,0.2
+both_losses 11 epochs_warp qs7 --set augment.freq_warp=0.2 --space train.epochs=25,40,50
