@@ -17,7 +17,7 @@ from sklearn.metrics import confusion_matrix, f1_score
 
 from audiocs.cache import FeatureCache
 from audiocs.errors import AudiocsError
-from audiocs.experiment import (CURVES, EVAL_DIR, EVAL_METRICS, PREDICTIONS, eval_dir,
+from audiocs.experiment import (CURVES, EVAL_DIR, METRICS_JSON, PREDICTIONS, eval_dir,
                                 read_history, resolve_exp_dir)
 from audiocs.fileio import atomic_write
 from audiocs.manifest import ManifestRow
@@ -122,7 +122,7 @@ def _write_outputs(out: Path, metrics: dict, class_names: list[str], split: str,
     summary = {"split": split, "clips": n, "accuracy": metrics["accuracy"],
                "macro_f1": metrics["macro_f1"], "checkpoint": checkpoint, "epoch": epoch,
                "per_class_accuracy": dict(zip(class_names, metrics["per_class_accuracy"]))}
-    with atomic_write(out / EVAL_METRICS) as f:
+    with atomic_write(out / METRICS_JSON) as f:
         json.dump(summary, f, indent=2)
     plot_confusion(matrix, class_names, out / "confusion.png",
                    title=f"{split}: accuracy {metrics['accuracy']:.3f}")

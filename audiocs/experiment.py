@@ -29,7 +29,7 @@ CHECKPOINT_DIR = "checkpoints"
 LAST, BEST = "last.pt", "best.pt"
 EVAL_DIR = "eval"
 CURVES = "curves.png"
-EVAL_METRICS = "metrics.json"
+METRICS_JSON = "metrics.json"  # of eval/<split>/ and of a scores folder
 PREDICTIONS = "predictions.csv"
 EMBEDDINGS = "embeddings"
 SCORES = "scores"
@@ -58,7 +58,7 @@ def eval_dir(exp_dir: str | Path, split: str) -> Path:
 
 def eval_metrics_path(exp_dir: str | Path, split: str = "test") -> Path:
     """EXP/eval/<split>/metrics.json."""
-    return eval_dir(exp_dir, split) / EVAL_METRICS
+    return eval_dir(exp_dir, split) / METRICS_JSON
 
 
 def read_history(exp_dir: str | Path) -> list[dict]:

@@ -26,7 +26,7 @@ from urllib.parse import quote
 import numpy as np
 
 from audiocs.errors import AudiocsError
-from audiocs.experiment import (CONFIG, EVAL_DIR, EVAL_METRICS, PREDICTIONS, SCORES, eval_dir,
+from audiocs.experiment import (CONFIG, EVAL_DIR, METRICS_JSON, PREDICTIONS, SCORES, eval_dir,
                                 read_history)
 from audiocs.fileio import atomic_write
 
@@ -129,21 +129,21 @@ def read_run_view(exp: str | Path, *, split: str = "test", scores: str | Path | 
     view.history = read_history(folder)
     if scores is not None:
         view.scores_dir = Path(scores)
-        if not (view.scores_dir / EVAL_METRICS).is_file():
-            raise AudiocsError(f"{view.scores_dir / EVAL_METRICS}: not found (run `audiocs "
+        if not (view.scores_dir / METRICS_JSON).is_file():
+            raise AudiocsError(f"{view.scores_dir / METRICS_JSON}: not found (run `audiocs "
                                f"score ... --out {view.scores_dir}` first)")
-    elif (folder / SCORES / EVAL_METRICS).is_file():
+    elif (folder / SCORES / METRICS_JSON).is_file():
         view.scores_dir = folder / SCORES
     if view.scores_dir is not None:
-        view.scores = _read_json(view.scores_dir / EVAL_METRICS)
+        view.scores = _read_json(view.scores_dir / METRICS_JSON)
     evaluated = eval_dir(folder, split)
-    if (evaluated / EVAL_METRICS).is_file():
-        view.metrics = _read_json(evaluated / EVAL_METRICS)
+    if (evaluated / METRICS_JSON).is_file():
+        view.metrics = _read_json(evaluated / METRICS_JSON)
         view.classes = _read_confusion(evaluated / "confusion.csv")
         if (evaluated / PREDICTIONS).is_file():
             view.predictions = _read_predictions(evaluated / PREDICTIONS)
     elif view.scores is None:
-        raise AudiocsError(f"{evaluated / EVAL_METRICS}: not found (run `audiocs evaluate "
+        raise AudiocsError(f"{evaluated / METRICS_JSON}: not found (run `audiocs evaluate "
                            f"--exp-dir {folder} --split {split}` first)")
     return view
 

@@ -21,11 +21,11 @@ from pathlib import Path
 import numpy as np
 
 from audiocs.errors import AudiocsError
-from audiocs.experiment import EVAL_METRICS, SCORES, eval_metrics_path
+from audiocs.experiment import METRICS_JSON, SCORES, eval_metrics_path
 from audiocs.fileio import atomic_write
 
 TEST_METRICS = eval_metrics_path("", "test")  # relative to a run folder
-SCORE_METRICS = Path(SCORES) / EVAL_METRICS
+SCORE_METRICS = Path(SCORES) / METRICS_JSON
 COLUMNS = (("accuracy", "test accuracy"), ("macro_f1", "macro-F1"),
            ("eer", "EER"), ("min_dcf", "minDCF(0.01)"))
 

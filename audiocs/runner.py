@@ -37,7 +37,7 @@ class ClipSource(Protocol):
     def __getitem__(self, index: int) -> np.ndarray: ...
 
 
-def resolve_device(name: str, local_rank: int = 0, *, what: str = "device") -> torch.device:
+def resolve_device(name: str, local_rank: int = 0) -> torch.device:
     """'auto' -> cuda:local_rank when available else cpu; otherwise torch.device(name)."""
     if name == "auto":
         name = f"cuda:{local_rank}" if torch.cuda.is_available() else "cpu"
@@ -45,7 +45,7 @@ def resolve_device(name: str, local_rank: int = 0, *, what: str = "device") -> t
         name = f"cuda:{local_rank}"
     device = torch.device(name)
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise AudiocsError(f"{what} = {name!r}, but CUDA is not available")
+        raise AudiocsError(f"device {name!r}: CUDA is not available")
     return device
 
 
