@@ -127,7 +127,8 @@ def _test_classification(exp: Path) -> dict[str, Any]:
     bundle = load_for_inference(exp)
     cfg = bundle.config
     cache = FeatureCache(cfg.data.cache_dir)
-    rows = resolve_splits(cache.folds, cache.labels, cfg.data, cfg.train.seed).test
+    rows = resolve_splits(cache.folds, cache.labels, cfg.data, cfg.train.seed,
+                          cache.copies).test
     emb = clip_outputs(bundle.model, nn.Identity(), cache, rows, bundle.mean, bundle.std,
                       cfg.eval, torch.device("cpu"))
     weights = bundle.classifier.weight.detach().float()

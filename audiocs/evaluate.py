@@ -70,7 +70,8 @@ def evaluate_experiment(exp_dir: str | Path, *, split: str = "test", fold: int |
     if cache.num_features != bundle.model.n_features:
         raise AudiocsError(f"{cache.root}: {cache.num_features} features per frame, the model "
                            f"of {bundle.checkpoint} takes {bundle.model.n_features}")
-    indices = resolve_splits(cache.folds, cache.labels, cfg.data, cfg.train.seed).get(split)
+    indices = resolve_splits(cache.folds, cache.labels, cfg.data, cfg.train.seed,
+                             cache.copies).get(split)
     if indices.size == 0:
         raise AudiocsError(f"{exp}: the {split} split is empty (data.test_folds = "
                            f"{cfg.data.test_folds}); train with --fold k to have a test fold")

@@ -45,10 +45,15 @@ def _stratified_fraction(pool: np.ndarray, labels: np.ndarray, fraction: float,
     return np.sort(np.concatenate(chosen)) if chosen else np.zeros(0, np.int64)
 
 
-def resolve_splits(folds: np.ndarray, labels: np.ndarray, data: DataConfig,
-                   seed: int) -> Splits:
-    """Split cache rows by `data.test_folds`, `data.valid_split` and `data.train_folds`."""
+def resolve_splits(folds: np.ndarray, labels: np.ndarray, data: DataConfig, seed: int,
+                   copies: np.ndarray | None = None) -> Splits:
+    """Split cache rows by `data.test_folds`, `data.valid_split` and `data.train_folds`.
+
+    `copies` marks augmented copies of other rows (speed perturbation): they are trained on
+    when their fold trains, and never validated or tested on.
+    """
     folds, labels = np.asarray(folds), np.asarray(labels)
+    copies = np.zeros(len(folds), bool) if copies is None else np.asarray(copies, bool)
     present = sorted(int(f) for f in np.unique(folds) if f != 0)
     for key, wanted in (("data.test_folds", data.test_folds), ("data.train_folds", data.train_folds),
                         ("data.valid_folds", data.valid_folds)):
@@ -70,7 +75,7 @@ def resolve_splits(folds: np.ndarray, labels: np.ndarray, data: DataConfig,
         is_valid = folds == prev
         how = f"valid = fold {prev} (the fold before the test fold)"
     else:
-        pool = np.flatnonzero(in_train_folds & ~is_test)
+        pool = np.flatnonzero(in_train_folds & ~is_test & ~copies)
         is_valid = np.zeros(len(folds), bool)
         is_valid[_stratified_fraction(pool, labels, data.valid_fraction, seed)] = True
         how = f"valid = {data.valid_fraction:g} of the training rows (stratified)"
@@ -78,8 +83,9 @@ def resolve_splits(folds: np.ndarray, labels: np.ndarray, data: DataConfig,
     if train.size == 0:
         raise AudiocsError(f"data: no training rows left ({how}, test folds {data.test_folds})")
     test_how = f"test = folds {data.test_folds}" if data.test_folds else "no test rows"
-    return Splits(train, np.flatnonzero(is_valid), np.flatnonzero(is_test),
-                  f"train = {train.size} rows; {how} ({int(is_valid.sum())} rows); {test_how}")
+    valid, test = np.flatnonzero(is_valid & ~copies), np.flatnonzero(is_test & ~copies)
+    return Splits(train, valid, test,
+                  f"train = {train.size} rows; {how} ({valid.size} rows); {test_how}")
 
 
 def apply_fold(cfg: Config, fold: int) -> None:

@@ -2,7 +2,9 @@
 
 Layout: CORPUS/recordings/{digit}_{speaker}_{index}.wav. Column split = test for index 0-4 (the
 conventional split), else train. --task digits: label = digit, fold = speaker 1..6 (leave one
-speaker out); --task speakers: label = speaker, fold = 1 + index // 10.
+speaker out); --task speakers: label = speaker, fold = 1 + index // 10. --speed 0.9 1.1 adds
+speed-perturbed copies (of --train-folds, or of every fold), used only as training rows: the
+same digit, or a new speaker sp0.9-<speaker>.
 
 Example: python data_prep/fsdd.py --corpus data/fsdd --out data/fsdd-digits --download
 """
@@ -19,10 +21,12 @@ def main(argv: list[str] | None = None) -> int:
     """Run the FSDD preparation; returns the exit code."""
     parser = corpus_parser(__doc__, download=True, feature_defaults={"sample_rate": 8000})
     parser.add_argument("--task", choices=TASKS, default="digits", help="what the label is")
+    parser.add_argument("--speed", type=float, nargs="*", default=None, metavar="FACTOR",
+                        help="speed perturbation factors (e.g. 0.9 1.1): training copies")
 
     def prepare(args):
-        return prepare_fsdd(args.corpus, args.out, task=args.task, strict=args.strict,
-                            force=args.force)
+        return prepare_fsdd(args.corpus, args.out, task=args.task, speed=args.speed,
+                            perturb_folds=args.train_folds, strict=args.strict, force=args.force)
 
     return run_corpus(parser, prepare, argv, download=download_fsdd)
 

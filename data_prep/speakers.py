@@ -1,7 +1,8 @@
 """Speaker folders (VoxCeleb layout) or LibriSpeech -> manifest.csv + feature cache.
 
 Layout: CORPUS/<speaker>/**/*.wav|flac, or files named {speaker}-{chapter}-{utt}.flac anywhere
-(LibriSpeech). Label = speaker index. --segment S cuts utterances into S-second segment files
+(LibriSpeech). Label = speaker index. --speed 0.9 1.1 adds speed-perturbed copies of the speakers
+of --train-folds (all speakers without it) as new speakers sp0.9-<speaker>, sp1.1-<speaker>. --segment S cuts utterances into S-second segment files
 under OUT/segments (every --hop seconds; a tail under --min-segment, default S/2, is dropped).
 
 Example:
@@ -26,10 +27,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--hop", type=float, default=None, help="segment hop (default: --segment)")
     parser.add_argument("--min-segment", type=float, default=None,
                         help="shortest final segment kept (default: half a segment)")
+    parser.add_argument("--speed", type=float, nargs="*", default=None, metavar="FACTOR",
+                        help="speed perturbation factors (e.g. 0.9 1.1): new speakers, made "
+                             "from the --train-folds speakers only")
 
     def prepare(args):
         return prepare_speakers(args.corpus, args.out, layout=args.layout, n_folds=args.folds,
                                 segment=args.segment, hop=args.hop, min_segment=args.min_segment,
+                                speed=args.speed, perturb_folds=args.train_folds,
                                 strict=args.strict, force=args.force)
 
     return run_corpus(parser, prepare, argv)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import json
 import re
+import shutil
 import sys
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Sequence
@@ -17,10 +18,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import soundfile as sf
 
-from audiocs.audio import REASONS, AudioError, audio_duration
+from audiocs.audio import REASONS, AudioError, audio_duration, read_audio, resample
 from audiocs.errors import AudiocsError
-from audiocs.fileio import atomic_write
+from audiocs.fileio import atomic_path, atomic_write
 from audiocs.manifest import ManifestRow, rows_digest, write_manifest
 from audiocs.progress import progress_bar
 
@@ -263,6 +265,62 @@ def _marker(out_dir: Path) -> dict | None:
         return json.loads(marker.read_text())
     except (OSError, ValueError):
         return None
+
+
+def fresh_dir(folder: Path, params: dict) -> None:
+    """Keep `folder`'s files when they were made with `params`, else empty it; stamp it."""
+    text, stamp = json.dumps(params), folder / ".params.json"
+    if stamp.is_file() and stamp.read_text() != text:  # made another way: start afresh
+        shutil.rmtree(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    with atomic_write(stamp) as f:
+        f.write(text)
+
+
+def perturb_speed(clips: list[ManifestRow], out_dir: Path, factors: list[float],
+                  folds: list[int] | None, *, new_speakers: bool) -> list[ManifestRow]:
+    """`clips` followed by a copy of each clip of `folds` (None: all) at each speed factor.
+
+    A copy is the source resampled from ``rate * factor`` to ``rate``, as if played that much
+    faster (tempo and pitch both change, as sox ``speed`` and Kaldi's recipes do), written once
+    (atomically) as ``out_dir/speed/<id>-sp<factor>.wav`` (none of an unreadable source). It keeps
+    its source's fold and carries ``speed`` (the factor), which makes it a training row only
+    (`audiocs.splits`). With `new_speakers` its label is a new speaker ``sp<factor>-<label name>``
+    after the original labels (the Kaldi convention for speaker recognition); otherwise it keeps
+    its source's label (a digit is the same digit at another speed).
+    """
+    bad = [f for f in factors if not (0.5 <= f <= 2.0) or f == 1.0]
+    if bad:
+        raise AudiocsError(f"speed factors must lie in [0.5, 2] and differ from 1, got {bad}")
+    chosen = [c for c in clips if folds is None or c.fold in folds]
+    if not factors or not chosen:
+        return clips
+    fresh_dir(out_dir / "speed", {"factors": factors})
+    next_label = max(c.label for c in clips) + 1
+    copies = []
+    for factor in factors:
+        tag = f"sp{factor:g}"
+        speakers = index_labels(f"{tag}-{c.label_name}" for c in chosen) if new_speakers else {}
+        for c in progress_bar(chosen, desc=f"speed {factor:g}", unit="utt"):
+            rel = Path("speed") / f"{c.id}-{tag}.wav"
+            if not (out_dir / rel).is_file():
+                try:
+                    wave, rate = read_audio(c.path)
+                except AudioError:  # the cache names the reason when it rejects the source
+                    continue
+                with atomic_path(out_dir / rel) as tmp:
+                    sf.write(tmp, resample(wave, round(rate * factor), rate), rate,
+                             subtype="FLOAT", format="WAV")
+            name = f"{tag}-{c.label_name}" if new_speakers else c.label_name
+            copies.append(ManifestRow(
+                id=f"{c.id}-{tag}", path=rel.as_posix(),
+                label=next_label + speakers[name] if new_speakers else c.label, label_name=name,
+                fold=c.fold, speaker=f"{tag}-{c.speaker}" if new_speakers else c.speaker,
+                duration=c.duration / factor,
+                extra={**c.extra, "source": c.path, "speed": f"{factor:g}"},
+            ))
+        next_label += len(speakers)
+    return clips + copies
 
 
 def prepare_once(

@@ -3,7 +3,9 @@
 Every row keeps its speaker and the conventional split (``split`` = test for index 0-4, else
 train). ``task="digits"``: label = digit, fold = speaker number 1..6 in name order, so that
 leaving one fold out is a speaker-independent test. ``task="speakers"``: label = speaker index,
-fold = 1 + index // 10 (five folds of ten takes, every speaker in every fold).
+fold = 1 + index // 10 (five folds of ten takes, every speaker in every fold). ``speed``
+adds speed-perturbed copies (:func:`audiocs.prep.common.perturb_speed`): the same digit for
+``digits``, a new speaker for ``speakers``; copies are training rows only.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from pathlib import Path
 from audiocs.errors import AudiocsError
 from audiocs.manifest import ManifestRow
 from audiocs.prep.common import (
-    group_folds, index_labels, prepare_once, report_names, with_durations,
+    group_folds, index_labels, perturb_speed, prepare_once, report_names, with_durations,
 )
 from audiocs.prep.download import download_and_extract
 
@@ -70,12 +72,23 @@ def parse_fsdd(corpus_dir: Path, *, task: str = "digits") -> tuple[list[Manifest
 
 
 def prepare_fsdd(
-    corpus_dir: Path, out_dir: Path, *, task: str = "digits", strict: bool = False,
-    force: bool = False,
+    corpus_dir: Path, out_dir: Path, *, task: str = "digits", speed: list[float] | None = None,
+    perturb_folds: list[int] | None = None, strict: bool = False, force: bool = False,
 ) -> Path:
-    """Write ``out_dir/manifest.csv`` for FSDD; names off the scheme warn (error with `strict`)."""
-    corpus_dir = Path(corpus_dir).resolve()
+    """Write ``out_dir/manifest.csv`` for FSDD; names off the scheme warn (error with `strict`).
+
+    `speed` factors add copies of the clips of `perturb_folds` (None: all folds).
+    """
+    corpus_dir, out_dir = Path(corpus_dir).resolve(), Path(out_dir)
     options = {"corpus": str(corpus_dir), "name": "fsdd", "task": task}
+    speed = sorted(set(speed or []))
+    if speed:
+        options.update(speed=speed, perturb_folds=perturb_folds)
     clips, odd = parse_fsdd(corpus_dir, task=task)
     report_names(corpus_dir, odd, "files not named digit_speaker_index.wav", strict=strict)
-    return prepare_once(out_dir, options, clips, force=force)
+
+    def finish(rows: list[ManifestRow]) -> list[ManifestRow]:
+        return perturb_speed(rows, out_dir, speed, perturb_folds,
+                             new_speakers=task == "speakers") if speed else rows
+
+    return prepare_once(out_dir, options, clips, force=force, finish=finish)

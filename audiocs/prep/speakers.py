@@ -9,22 +9,25 @@ segments of ``segment`` s every ``hop`` s (default: no overlap), written as audi
 ``out_dir/segments/`` so that the feature cache holds the features of segments; a final piece
 shorter than ``min_segment`` (default half a segment) is dropped, and an utterance shorter than
 one segment is kept whole. Segment rows carry ``source``, ``start`` and ``end`` (seconds).
+
+Optional speed perturbation (``speed`` factors, e.g. 0.9 and 1.1, for the speakers of
+``perturb_folds``; see :func:`audiocs.prep.common.perturb_speed`): each copy is a new speaker
+``sp<factor>-<speaker>`` with a label after the original ones, cut like any utterance.
 """
 
 from __future__ import annotations
 
-import json
 import re
-import shutil
 from pathlib import Path
 
 import soundfile as sf
 
 from audiocs.errors import AudiocsError
-from audiocs.fileio import atomic_path, atomic_write
+from audiocs.fileio import atomic_path
 from audiocs.manifest import ManifestRow
 from audiocs.prep.common import (
-    group_folds, index_labels, prepare_once, report_names, with_durations,
+    fresh_dir, group_folds, index_labels, perturb_speed, prepare_once, report_names,
+    with_durations,
 )
 from audiocs.progress import progress_bar
 
@@ -105,13 +108,7 @@ def chop(
     their samples equal the source's. Files already written by an interrupted run with the same
     segment settings are kept (each is written atomically); other settings start afresh.
     """
-    params = json.dumps({"segment": segment, "hop": hop, "min_segment": min_segment})
-    stamp = out_dir / "segments" / ".params.json"
-    if stamp.is_file() and stamp.read_text() != params:  # cut another way: start afresh
-        shutil.rmtree(out_dir / "segments")
-    stamp.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_write(stamp) as f:
-        f.write(params)
+    fresh_dir(out_dir / "segments", {"segment": segment, "hop": hop, "min_segment": min_segment})
     out = []
     for c in progress_bar(clips, desc="cutting segments", unit="utt"):
         try:
@@ -124,7 +121,8 @@ def chop(
 
 def _cut(c: ManifestRow, out_dir: Path, segment: float, hop: float,
          min_segment: float) -> list[ManifestRow]:
-    info = sf.info(c.path)
+    source = out_dir / c.path  # a speed-perturbed copy lies under out_dir
+    info = sf.info(source)
     fmt = info.format if sf.check_format(info.format, info.subtype) else "WAV"
     subtype = info.subtype if sf.check_format(fmt, info.subtype) else "FLOAT"
     dtype = "float64" if info.subtype in ("PCM_32", "DOUBLE") else "float32"
@@ -133,13 +131,13 @@ def _cut(c: ManifestRow, out_dir: Path, segment: float, hop: float,
         rel = Path("segments") / f"{c.id}-seg{k:04d}{'.flac' if fmt == 'FLAC' else '.wav'}"
         if not (out_dir / rel).is_file():
             if data is None:
-                data, _ = sf.read(c.path, dtype=dtype, always_2d=True)
+                data, _ = sf.read(source, dtype=dtype, always_2d=True)
             with atomic_path(out_dir / rel) as tmp:
                 sf.write(tmp, data[a:b], rate, subtype=subtype, format=fmt)
         rows.append(ManifestRow(
             id=f"{c.id}-seg{k:04d}", path=rel.as_posix(), label=c.label, label_name=c.label_name,
             fold=c.fold, speaker=c.speaker, duration=(b - a) / rate,
-            extra={"source": c.path, "start": f"{a / rate:.6f}", "end": f"{b / rate:.6f}"},
+            extra={**c.extra, "source": str(source), "start": f"{a / rate:.6f}", "end": f"{b / rate:.6f}"},
         ))
     return rows
 
@@ -147,9 +145,11 @@ def _cut(c: ManifestRow, out_dir: Path, segment: float, hop: float,
 def prepare_speakers(
     corpus_dir: Path, out_dir: Path, *, layout: str = "auto", n_folds: int = 0,
     segment: float | None = None, hop: float | None = None, min_segment: float | None = None,
+    speed: list[float] | None = None, perturb_folds: list[int] | None = None,
     strict: bool = False, force: bool = False,
 ) -> Path:
-    """Write ``out_dir/manifest.csv`` for a speaker corpus, chopped when `segment` is given."""
+    """Write ``out_dir/manifest.csv`` for a speaker corpus, with speed-perturbed copies of the
+    speakers of `perturb_folds` (None: all) when `speed` is given, chopped when `segment` is."""
     corpus_dir, out_dir = Path(corpus_dir).resolve(), Path(out_dir)
     if segment is not None and segment <= 0:
         raise AudiocsError(f"segment length must be > 0 seconds, got {segment}")
@@ -157,7 +157,15 @@ def prepare_speakers(
     min_segment = min_segment if min_segment is not None else (segment or 0) / 2
     options = {"corpus": str(corpus_dir), "name": "speakers", "layout": layout,
                "n_folds": n_folds, "segment": segment, "hop": hop, "min_segment": min_segment}
+    speed = sorted(set(speed or []))
+    if speed:
+        options.update(speed=speed, perturb_folds=perturb_folds)
     clips, unknown = parse_speakers(corpus_dir, layout=layout, n_folds=n_folds)
     report_names(corpus_dir, unknown, "files outside a speaker folder", strict=strict)
-    cut = (lambda rows: chop(rows, out_dir, segment, hop, min_segment)) if segment else None
-    return prepare_once(out_dir, options, clips, force=force, finish=cut)
+
+    def finish(rows: list[ManifestRow]) -> list[ManifestRow]:
+        rows = perturb_speed(rows, out_dir, speed, perturb_folds, new_speakers=True) if speed \
+            else rows
+        return chop(rows, out_dir, segment, hop, min_segment) if segment else rows
+
+    return prepare_once(out_dir, options, clips, force=force, finish=finish)

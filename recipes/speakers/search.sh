@@ -45,3 +45,11 @@ stage 7 ecapa_losses audiocs search "${common[@]}" "${ecapa[@]}" \
 stage 8 ecapa_epochs audiocs search "${common[@]}" "${ecapa[@]}" --space train.epochs=15,30 \
   --exp-dir "$exp/spk5" --out "$exp/spk5"
 
+# speed perturbation (0.9 and 1.1 as new speakers; training folds only) against none, 15 epochs,
+# two training seeds per point: one validation run moves by more than a point (spk3 against spk5)
+stage 9 prepare_speed python "$repo_root/data_prep/speakers.py" "${prep[@]}" \
+  --out "$data/train_speed" --segment "$segment" --hop "$hop" --speed 0.9 1.1
+stage 10 ecapa_speed audiocs search --config "$recipe_dir/conf/search.yaml" --metric eer \
+  --eval-folds 2 "${ecapa[@]}" --seeds 0 1 \
+  --space data.cache_dir="$data/train/features-fbank,$data/train_speed/features-fbank" \
+  --exp-dir "$exp/spk6" --out "$exp/spk6"

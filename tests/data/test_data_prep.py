@@ -264,6 +264,32 @@ def test_fsdd_subset_cli_with_features_at_8k(real_data, tmp_path):
                                  "--no-features"]) == 2
 
 
+def test_fsdd_speed_copies_keep_the_digit_and_are_training_rows_only(real_data, tmp_path):
+    corpus = tmp_path / "fsdd"
+    (corpus / "recordings").mkdir(parents=True)
+    names = sorted(p.name for p in (real_data / "fsdd" / "recordings").glob("[01]_*_1.wav"))
+    for n in names:
+        (corpus / "recordings" / n).symlink_to(real_data / "fsdd" / "recordings" / n)
+    out = tmp_path / "out"
+    assert load_script("fsdd").main(["--corpus", str(corpus), "--out", str(out), "--n-mels", "32",
+                                     "--speed", "1.1", "--workers", "1"]) == 0
+    from audiocs.cache import FeatureCache
+    from audiocs.config import DataConfig
+    from audiocs.splits import resolve_splits
+
+    cache = FeatureCache(out / "features-logmel")
+    originals = [r for r in cache.rows if not r.extra.get("speed")]
+    copies = {r.id: r for r in cache.rows if r.extra.get("speed")}
+    assert len(originals) == len(copies) == len(names) == 12 and cache.copies.sum() == 12
+    for r in originals:  # same digit, speaker and fold; about 1/1.1 as many frames
+        c = copies[r.id + "-sp1.1"]
+        assert (c.label, c.speaker, c.fold) == (r.label, r.speaker, r.fold)
+        assert cache.lengths[cache.rows.index(c)] == pytest.approx(cache.lengths[cache.rows.index(r)] / 1.1, abs=2)
+    s = resolve_splits(cache.folds, cache.labels, DataConfig(test_folds=[1]), 0, cache.copies)
+    assert {cache.rows[i].id for i in s.test} == {r.id for r in originals if r.fold == 1}
+    assert not any(cache.rows[i].fold == 1 for i in s.train) and cache.copies[s.train].sum() == 10
+
+
 # --- speaker corpora ----------------------------------------------------------------------------
 
 
@@ -280,12 +306,18 @@ def test_librispeech_mini_real_names(real_data):
     assert all(1.5 < c.duration < 17.5 for c in clips)
 
 
-def test_librispeech_chopped_segments_cached(real_data, tmp_path):
+def _libri_subset(real_data: Path, tmp_path: Path, n: int = 3) -> tuple[Path, list[Path]]:
+    """A corpus folder of links to the first `n` LibriSpeech-mini utterances, and their paths."""
     corpus = tmp_path / "libri"
     corpus.mkdir()
-    sources = sorted((real_data / "librispeech-mini" / "train-clean-100").glob("*.flac"))[:3]
+    sources = sorted((real_data / "librispeech-mini" / "train-clean-100").glob("*.flac"))[:n]
     for p in sources:
         (corpus / p.name).symlink_to(p)
+    return corpus, sources
+
+
+def test_librispeech_chopped_segments_cached(real_data, tmp_path):
+    corpus, sources = _libri_subset(real_data, tmp_path)
     out = tmp_path / "out"
     assert load_script("speakers").main(["--corpus", str(corpus), "--out", str(out), "--segment", "2.0",
                                      "--hop", "1.5", "--n-mels", "32"]) == 0
@@ -328,6 +360,56 @@ def test_speaker_folders_layout(tmp_path, capsys):
     assert [r.id for r in rows if r.speaker == "id10002"] == [
         "id10002/vA/00001-seg0000", "id10002/vA/00001-seg0001", "id10002/vA/bad"]
     assert Path(rows[0].path) == tmp_path / "o3" / "segments" / "id10001" / "vB" / "00001-seg0000.wav"
+
+
+def test_speed_perturbation_closed_form(tmp_path):
+    """A copy at speed f of a 500 Hz tone lasts 1/f as long and peaks at 500 f Hz."""
+    root, sr = tmp_path / "spk", 16000
+    for k, spk in enumerate(["s1", "s2", "s3"]):
+        t = np.arange(sr) / sr
+        root.joinpath(spk).mkdir(parents=True)
+        sf.write(root / spk / "u.wav", (0.3 * np.sin(2 * np.pi * 500 * (k + 1) * t)).astype(np.float32), sr)
+    (root / "s3" / "bad.wav").write_bytes(b"RIFF" + bytes(range(200)))  # undecodable: no copy
+    rows = read_manifest(prepare_speakers(root, tmp_path / "out", n_folds=3, speed=[1.1, 0.9],
+                                          perturb_folds=[1, 3]))
+    folds = {r.speaker: r.fold for r in rows}
+    assert folds["s1"] == 1 and folds["s3"] == 3  # speakers of fold 2 get no copies
+    copies = [(r.id, r.label, r.label_name, r.fold, r.extra["speed"]) for r in rows if r.extra.get("speed")]
+    assert copies == [("s1/u-sp0.9", 3, "sp0.9-s1", 1, "0.9"), ("s3/u-sp0.9", 4, "sp0.9-s3", 3, "0.9"),
+                      ("s1/u-sp1.1", 5, "sp1.1-s1", 1, "1.1"), ("s3/u-sp1.1", 6, "sp1.1-s3", 3, "1.1")]
+    for r in rows:
+        if not r.extra.get("speed"):
+            continue
+        factor, source = float(r.extra["speed"]), int(r.speaker[-1])
+        wave, rate = sf.read(r.path)
+        assert rate == sr and len(wave) == pytest.approx(sr / factor, abs=2)
+        assert r.duration == pytest.approx(1 / factor)
+        peak = np.argmax(np.abs(np.fft.rfft(wave))) * rate / len(wave)
+        assert peak == pytest.approx(500 * source * factor, abs=2)
+    with pytest.raises(AudiocsError, match="differ from 1"):
+        prepare_speakers(root, tmp_path / "o2", speed=[1.0])
+
+
+def test_librispeech_speed_copies_of_training_folds_cut_and_cached(real_data, tmp_path):
+    corpus, sources = _libri_subset(real_data, tmp_path)
+    out = tmp_path / "out"
+    assert load_script("speakers").main(["--corpus", str(corpus), "--out", str(out), "--folds", "3",
+                                         "--train-folds", "2", "3", "--speed", "0.9", "--segment", "2.0",
+                                         "--n-mels", "32", "--workers", "1"]) == 0
+    rows = read_manifest(out / "manifest.csv")
+    originals = {r.speaker: r.fold for r in rows if not r.extra.get("speed")}
+    copied = {r.speaker for r in rows if r.extra.get("speed")}
+    assert copied == {f"sp0.9-{s}" for s, f in originals.items() if f in (2, 3)} and len(copied) == 2
+    for spk in copied:  # the copy is 1/0.9 as long as its source: cut into as many 2 s pieces
+        source = next(p for p in sources if p.stem.startswith(spk.split("-")[1] + "-"))
+        info = sf.info(source)
+        bounds = segment_bounds(round(info.frames / 0.9), info.samplerate, 2.0, 2.0, 1.0)
+        pieces = [r for r in rows if r.speaker == spk]
+        assert len(pieces) == len(bounds) and all(sf.info(r.path).samplerate == 16000 for r in pieces)
+    from audiocs.cache import FeatureCache
+
+    cache = FeatureCache(out / "features-logmel")
+    assert len(cache) == len(rows) and sorted(set(cache.labels.tolist())) == [0, 1, 2, 3, 4]
 
 
 # --- Speech Commands -----------------------------------------------------------------------------
