@@ -41,3 +41,6 @@ stage 6 prepare_speed python "$repo_root/data_prep/fsdd.py" --corpus "$corpus" \
 stage 7 speed_w16 audiocs search "${common[@]}" --set loss.name=cs_softmax \
   --set data.cache_dir="$data-speed/features-logmel" --set train.epochs=7 \
   --space "model.kwargs={width: 16, dropout: 0.1}" --exp-dir "$exp/speed_w16" --out "$exp/speed_w16"
+# ECAPA-TDNN (C = 128) in place of vgg_small: the backbone of the speaker recipe, same training
+stage 8 ecapa audiocs search "${common[@]}" --set loss.name=cs_softmax --set model.name=ecapa_tdnn \
+  --space "model.kwargs={channels: 128}" --exp-dir "$exp/ecapa" --out "$exp/ecapa"

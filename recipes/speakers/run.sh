@@ -18,13 +18,15 @@ hop=1.0                     # hop of the training segments
 test_segment=3.0            # seconds per test segment (test segments do not overlap)
 kind=fbank                  # front-end: fbank | logmel
 prep_opts="--n-mels 40 --cmn true"  # extra data_prep/speakers.py options
+speed=""                    # speed perturbation factors of the training speakers, e.g. "0.9 1.1"
 
 . "$(dirname "$0")/../_common/stages.sh" "$@"
 train_cache=$data/train/features-$kind eval_cache=$data/eval/features-$kind
 prep=(--corpus "$corpus" --folds "$folds" --kind "$kind" --train-folds $(seq 2 "$folds"))
 
+speed_opts=(); if [ -n "$speed" ]; then speed_opts=(--speed $speed); fi  # training segments only
 stage 1 prepare python "$repo_root/data_prep/speakers.py" "${prep[@]}" --out "$data/train" \
-  --segment "$segment" --hop "$hop" $prep_opts
+  --segment "$segment" --hop "$hop" "${speed_opts[@]}" $prep_opts
 stage 2 prepare_eval python "$repo_root/data_prep/speakers.py" "${prep[@]}" --out "$data/eval" \
   --segment "$test_segment" $prep_opts
 stage 3 train audiocs train --config "$(conf "$config")" --set data.cache_dir="$train_cache" \

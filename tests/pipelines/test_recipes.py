@@ -181,7 +181,7 @@ def test_speakers_recipe_librispeech_subset(real_data, tmp_path):
     source = real_data / "librispeech-mini" / "train-clean-100"
     files = sorted(source.rglob("*.flac"))[:16]
     _link_subset(files, tmp_path / "libri")
-    run_recipe("speakers", tmp_path, "corpus=libri", "folds=4", "segment=2.0",
+    run_recipe("speakers", tmp_path, "corpus=libri", "folds=4", "segment=2.0", "speed=0.9",
                "prep_opts=--workers 1 --n-mels 32", f"overrides={SMOKE_ECAPA}")
     exp = tmp_path / "exp/speakers"
     test = {r["speaker"] for r in _read_csv(exp / "embeddings/test/index.csv")}
@@ -200,6 +200,9 @@ def test_speakers_recipe_librispeech_subset(real_data, tmp_path):
         assert all(a[1] <= b[0] + 1e-6 for a, b in zip(spans, spans[1:]))
     starts = sorted(float(r["start"]) for r in train_rows if r["source"] == train_rows[0]["source"])
     assert len(starts) > 1 and starts[1] - starts[0] == pytest.approx(1.0)
+    # speed copies: new speakers made from the training speakers only, absent from scoring
+    copies = {r["speaker"] for r in train_rows if r["speed"]}
+    assert copies == {f"sp0.9-{s}" for s in cohort} and not any(r.get("speed") for r in test_rows)
     for name in ("scores", "scores_asnorm"):
         m = json.loads((exp / name / "metrics.json").read_text())
         assert m["scored"] > 0 and 0.0 <= m["eer"] <= 1.0
