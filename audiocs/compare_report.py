@@ -139,7 +139,7 @@ def task_markdown(name: str, kind: str, summary: dict, expected_units: int,
         cells = " | ".join(" | ".join(_fmt(m, row[m])) for m in metrics)
         lines.append(f"| {loss} | {_chosen_text(row['chosen'])} | {row['runs']} | {cells} |")
     if summary["paired"]:
-        lines += ["", f"CS-Softmax against each loss on the same folds and seeds (wins / ties / "
+        lines += ["", "CS-Softmax against each loss on the same folds and seeds (wins / ties / "
                   "losses of CS-Softmax; exact two-sided Wilcoxon signed-rank; p ≥ 0.05 is "
                   "reported as no difference):", "",
                   "| against | " + " | ".join(f"{LABELS[m]}: W/T/L | mean CS − other | p | verdict"

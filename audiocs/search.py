@@ -249,7 +249,7 @@ def write_results(out: Path, records: list[dict], metric: str, command: str,
     lines = [f"# Search: {label}", "", f"Command: `{command}`", ""]
     if fixed:
         lines += ["Fixed: " + ", ".join(f"`{item}`" for item in fixed), ""]
-    lines += [f"Space: " + "; ".join(f"`{k}` in {v}" for k, v in space), "",
+    lines += ["Space: " + "; ".join(f"`{k}` in {v}" for k, v in space), "",
               "| rank | " + " | ".join(keys) + f" | seeds | folds | {metric} mean | std "
               "| final train acc | train s/run |",
               "| ---: | " + " | ".join("---" for _ in keys)
