@@ -33,14 +33,6 @@ done; done' _ "${common[@]}"
 stage 5 freq_warp audiocs search "${common[@]}" --set loss.name=cs_softmax \
   --set "model.kwargs={width: 8, dropout: 0.1}" --space augment.freq_warp=0,0.1,0.2 \
   --exp-dir "$exp/warp_w8" --out "$exp/warp_w8"
-# speed perturbation: copies at 0.9 and 1.1 of every clip, trained on when their speaker trains
-# (never validated or tested on), width 16, CS-Softmax, 7 epochs of three times the rows (as
-# many training examples as 20 epochs of the originals); against the width-16 runs of stage 2
-stage 6 prepare_speed python "$repo_root/data_prep/fsdd.py" --corpus "$corpus" \
-  --out "$data-speed" --task digits --speed 0.9 1.1 $prep_opts
-stage 7 speed_w16 audiocs search "${common[@]}" --set loss.name=cs_softmax \
-  --set data.cache_dir="$data-speed/features-logmel" --set train.epochs=7 \
-  --space "model.kwargs={width: 16, dropout: 0.1}" --exp-dir "$exp/speed_w16" --out "$exp/speed_w16"
-# ECAPA-TDNN (C = 128) in place of vgg_small: the backbone of the speaker recipe, same training
-stage 8 ecapa audiocs search "${common[@]}" --set loss.name=cs_softmax --set model.name=ecapa_tdnn \
+# ECAPA-TDNN (C = 128) in place of vgg_small: the speaker recipe's backbone, same training
+stage 6 ecapa audiocs search "${common[@]}" --set loss.name=cs_softmax --set model.name=ecapa_tdnn \
   --space "model.kwargs={channels: 128}" --exp-dir "$exp/ecapa" --out "$exp/ecapa"
