@@ -59,7 +59,7 @@ stage 11 ecapa_speed_specaugment audiocs search --config "$recipe_dir/conf/searc
   --metric eer --eval-folds 2 "${ecapa[@]}" --seeds 0 1 \
   --set data.cache_dir="$data/train_speed/features-fbank" --space augment.specaugment=true \
   --exp-dir "$exp/spk7" --out "$exp/spk7"
-# six speed factors (0.85-1.15, 1,400 more training speakers) against spk6's two, for the same
+# six speed factors (0.85-1.15, 900 more training speakers) against spk6's two, for the same
 # number of training examples within the 15-minute budget: 6 epochs of seven times the segments
 stage 12 prepare_speed6 python "$repo_root/data_prep/speakers.py" "${prep[@]}" \
   --out "$data/train_speed6" --segment "$segment" --hop "$hop" --speed 0.85 0.9 0.95 1.05 1.1 1.15
