@@ -67,3 +67,8 @@ stage 13 ecapa_speed6 audiocs search --config "$recipe_dir/conf/search.yaml" \
   --metric eer --eval-folds 2 "${ecapa[@]}" --seeds 0 1 \
   --set data.cache_dir="$data/train_speed6/features-fbank" --space train.epochs=6 \
   --exp-dir "$exp/spk8" --out "$exp/spk8"
+# weight decay 1e-3 against search.yaml's 1e-4, on the speed-perturbed data (two seeds; against spk6)
+stage 14 ecapa_speed_wd audiocs search --config "$recipe_dir/conf/search.yaml" \
+  --metric eer --eval-folds 2 "${ecapa[@]}" --seeds 0 1 \
+  --set data.cache_dir="$data/train_speed/features-fbank" --space optim.weight_decay=1.0e-3 \
+  --exp-dir "$exp/spk9" --out "$exp/spk9"
