@@ -49,26 +49,25 @@ stage 8 ecapa_epochs audiocs search "${common[@]}" "${ecapa[@]}" --space train.e
 # two training seeds per point: one validation run moves by more than a point (spk3 against spk5)
 stage 9 prepare_speed python "$repo_root/data_prep/speakers.py" "${prep[@]}" \
   --out "$data/train_speed" --segment "$segment" --hop "$hop" --speed 0.9 1.1
-stage 10 ecapa_speed audiocs search --config "$recipe_dir/conf/search.yaml" --metric eer \
-  --eval-folds 2 "${ecapa[@]}" --seeds 0 1 \
+# the stages from here on: ECAPA-TDNN as above, two training seeds per point
+seeds2=(--config "$recipe_dir/conf/search.yaml" --metric eer --eval-folds 2 "${ecapa[@]}"
+        --seeds 0 1)
+stage 10 ecapa_speed audiocs search "${seeds2[@]}" \
   --space data.cache_dir="$data/train/features-fbank,$data/train_speed/features-fbank" \
   --exp-dir "$exp/spk6" --out "$exp/spk6"
 # SpecAugment (2 frequency and 2 time masks) on the speed-perturbed training data, two seeds;
 # against spk6's speed point (SpecAugment off)
-stage 11 ecapa_speed_specaugment audiocs search --config "$recipe_dir/conf/search.yaml" \
-  --metric eer --eval-folds 2 "${ecapa[@]}" --seeds 0 1 \
+stage 11 ecapa_speed_specaugment audiocs search "${seeds2[@]}" \
   --set data.cache_dir="$data/train_speed/features-fbank" --space augment.specaugment=true \
   --exp-dir "$exp/spk7" --out "$exp/spk7"
 # six speed factors (0.85-1.15, 900 more training speakers) against spk6's two, for the same
 # number of training examples within the 15-minute budget: 6 epochs of seven times the segments
 stage 12 prepare_speed6 python "$repo_root/data_prep/speakers.py" "${prep[@]}" \
   --out "$data/train_speed6" --segment "$segment" --hop "$hop" --speed 0.85 0.9 0.95 1.05 1.1 1.15
-stage 13 ecapa_speed6 audiocs search --config "$recipe_dir/conf/search.yaml" \
-  --metric eer --eval-folds 2 "${ecapa[@]}" --seeds 0 1 \
+stage 13 ecapa_speed6 audiocs search "${seeds2[@]}" \
   --set data.cache_dir="$data/train_speed6/features-fbank" --space train.epochs=6 \
   --exp-dir "$exp/spk8" --out "$exp/spk8"
 # weight decay 1e-3 against search.yaml's 1e-4, on the speed-perturbed data (two seeds; against spk6)
-stage 14 ecapa_speed_wd audiocs search --config "$recipe_dir/conf/search.yaml" \
-  --metric eer --eval-folds 2 "${ecapa[@]}" --seeds 0 1 \
+stage 14 ecapa_speed_wd audiocs search "${seeds2[@]}" \
   --set data.cache_dir="$data/train_speed/features-fbank" --space optim.weight_decay=1.0e-3 \
   --exp-dir "$exp/spk9" --out "$exp/spk9"
