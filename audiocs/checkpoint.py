@@ -5,8 +5,10 @@ A checkpoint is a dict of tensors and plain values (so `torch.load(weights_only=
 it): weights of model, classifier and loss; optimizer, scaler and schedule states; the position
 `epoch` (epochs finished) and `step` (batches done within that epoch); RNG states; the training
 config as a plain dict; and `meta`, what is needed to rebuild the model without the config
-(names, arguments, classes, feature settings, normalization stats). `audiocs.runner` loads one
-for inference.
+(names, arguments, classes, feature settings, normalization stats). With `train.ema_decay`
+the model and classifier weights are the moving average, and `live` and `ema` hold the trained
+weights and the average's counter (`Trainer.checkpoint`). `audiocs.runner` loads one for
+inference.
 """
 
 from __future__ import annotations

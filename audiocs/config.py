@@ -97,6 +97,7 @@ class AugmentConfig:
 class TrainConfig:
     epochs: int = 30
     grad_clip: float = 0.0  # max global grad norm; 0: off
+    ema_decay: float = 0.0  # moving average of the weights per step, evaluated and saved; 0: off
     seed: int = 0
     amp: str = "none"  # none | bf16 | fp16 (fp16 on CUDA only)
     device: str = "auto"  # auto | cpu | cuda | cuda:N
@@ -157,6 +158,8 @@ def validate(cfg: Config, source: str = "config") -> None:
             raise AudiocsError(f"{source}: {key} = {_get(cfg, key)!r} must be > 0")
     if not 0.0 <= cfg.data.valid_fraction < 1.0:
         raise AudiocsError(f"{source}: data.valid_fraction must be in [0, 1)")
+    if not 0.0 <= cfg.train.ema_decay < 1.0:
+        raise AudiocsError(f"{source}: train.ema_decay = {cfg.train.ema_decay} must be in [0, 1)")
     if not 0.0 <= cfg.augment.freq_warp < 0.5:
         raise AudiocsError(f"{source}: augment.freq_warp = {cfg.augment.freq_warp} must be in [0, 0.5)")
     if not cfg.data.cache_dir:
