@@ -22,6 +22,7 @@ def test_average_matches_its_closed_form_and_copies_integer_buffers() -> None:
     net = nn.Sequential(nn.Linear(3, 2), nn.BatchNorm1d(2))
     ema = WeightEMA(net, decay=0.9)
     ref = {k: v.double().clone() for k, v in net.state_dict().items() if v.is_floating_point()}
+    history = []
     for n in range(1, 31):
         with torch.no_grad():
             for p in net.parameters():
@@ -29,21 +30,30 @@ def test_average_matches_its_closed_form_and_copies_integer_buffers() -> None:
         net.train()
         net(torch.randn(8, 3))  # moves BatchNorm's running statistics and its batch counter
         ema.update(net)
-        d = min(0.9, (1 + n) / (10 + n))
+        history.append({k: v.double().clone() for k, v in net.state_dict().items()})
+        if n == 10:  # the first 1 / (1 - decay) updates: the plain mean of the weights so far
+            for k in ref:
+                mean = sum(h[k] for h in history) / 10
+                assert torch.allclose(ema.shadow[k].double(), mean, atol=1e-6), k
+        d = min(0.9, 1 - 1 / n)
         for k in ref:
             ref[k] = d * ref[k] + (1 - d) * net.state_dict()[k].double()
     for k in ref:
         assert torch.allclose(ema.shadow[k].double(), ref[k], atol=1e-6), k
     assert int(ema.shadow["1.num_batches_tracked"]) == 30
     assert not torch.allclose(ema.shadow["0.weight"], net[0].weight)  # an average, not a copy
-    assert ema_decay(0.9, 1) == pytest.approx(2 / 11)
+    assert ema_decay(0.9, 1) == 0.0  # the first update copies the weights
+    assert ema_decay(0.9, 5) == pytest.approx(0.8)
     assert ema_decay(0.9, 1000) == 0.9
 
 
 def test_applied_swaps_the_average_in_and_the_live_weights_back_even_on_error() -> None:
     net = nn.Linear(3, 2)
+    ema = WeightEMA(net, decay=0.5)
+    with torch.no_grad():
+        net.weight.add_(1.0)
+    ema.update(net)  # the first update copies
     start = net.weight.detach().clone()
-    ema = WeightEMA(net, decay=0.5)  # the average starts at the initial weights
     with torch.no_grad():
         net.weight.add_(1.0)
     with ema.applied(net):
