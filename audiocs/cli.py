@@ -284,7 +284,8 @@ def _add_search(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seeds", type=int, nargs="+", default=[0], help="training seeds per point")
     p.add_argument("--folds", type=int, nargs="+", default=None,
                    help="outer folds: each point trained with --fold k; nested CV table")
-    p.add_argument("--metric", default="valid_acc", choices=["valid_acc", "eer"])
+    p.add_argument("--metric", default="valid_acc", choices=["valid_acc", "last_valid_acc", "eer"],
+                   help="valid_acc: best epoch's; last_valid_acc: last epoch's; eer: --eval-folds")
     p.add_argument("--eval-cache", default=None, help="eer: cache to embed (default: training's)")
     p.add_argument("--eval-folds", type=int, nargs="+", default=[], help="eer: folds to verify")
     p.add_argument("--eer-by", default="speaker", choices=["speaker", "label"])

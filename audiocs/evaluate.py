@@ -17,7 +17,7 @@ from sklearn.metrics import confusion_matrix, f1_score
 
 from audiocs.cache import FeatureCache
 from audiocs.errors import AudiocsError
-from audiocs.experiment import (CURVES, EVAL_DIR, METRICS_JSON, PREDICTIONS, eval_dir,
+from audiocs.experiment import (BEST, CURVES, EVAL_DIR, METRICS_JSON, PREDICTIONS, eval_dir,
                                 read_history, resolve_exp_dir)
 from audiocs.fileio import atomic_write
 from audiocs.manifest import ManifestRow
@@ -55,10 +55,12 @@ class EvalResult:
 
 
 def evaluate_experiment(exp_dir: str | Path, *, split: str = "test", fold: int | None = None,
-                        cache_dir: str | None = None, device: str = "cpu") -> EvalResult:
-    """Score one split with the best checkpoint; write metrics, confusion CSV/PNG, curves PNG."""
+                        cache_dir: str | None = None, device: str = "cpu",
+                        checkpoint: str = BEST) -> EvalResult:
+    """Score one split with the best checkpoint (or `checkpoint`, e.g. last.pt); write metrics,
+    confusion CSV/PNG, curves PNG."""
     exp = resolve_exp_dir(exp_dir, fold)
-    bundle = load_for_inference(exp)
+    bundle = load_for_inference(exp, prefer=checkpoint)
     cfg = bundle.config
     if cfg is None:
         raise AudiocsError(f"{bundle.checkpoint}: checkpoint holds no training config")

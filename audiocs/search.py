@@ -19,6 +19,8 @@ Scores are taken on validation data only:
 
 - `valid_acc` (default): the best validation accuracy over the epochs (the split is the
   config's `data.valid_split`; test folds are never read);
+- `last_valid_acc`: the last epoch's validation accuracy, for a recipe that keeps its last
+  epoch rather than its best (the nested test then reads `last.pt`);
 - `eer`: the equal error rate of every pair of clips of `--eval-folds` (target = same speaker,
   or same label with `--eer-by label`), embedded with the run's best checkpoint from
   `--eval-cache` (default: the training cache). Give folds that training does not use.
@@ -42,7 +44,7 @@ from audiocs.errors import AudiocsError
 from audiocs.fileio import atomic_write
 
 RESULT_FILE = "search.json"
-METRICS = {"valid_acc": True, "eer": False}  # name -> higher is better
+METRICS = {"valid_acc": True, "last_valid_acc": True, "eer": False}  # name -> higher is better
 
 
 @dataclass(frozen=True)
@@ -178,7 +180,10 @@ class Search:
                               + ("" if fold is None else f"_fold{fold}"))
         done = exp / RESULT_FILE
         if done.is_file():
-            return json.loads(done.read_text())
+            record = json.loads(done.read_text())
+            if "last_valid_acc" not in record and "valid_acc" in record:  # an older record
+                record["last_valid_acc"] = _last_valid_acc(read_history(exp))
+            return record
         cfg = load_config(self.config, [*self.fixed, *setting.overrides(), f"train.seed={seed}"])
         if fold is not None:
             apply_fold(cfg, fold)
@@ -193,7 +198,8 @@ class Search:
         }
         if any("valid_acc" in h for h in history):
             best = max(range(len(history)), key=lambda k: history[k].get("valid_acc", -1.0))
-            record.update(valid_acc=history[best]["valid_acc"], best_epoch=best + 1)
+            record.update(valid_acc=history[best]["valid_acc"], best_epoch=best + 1,
+                          last_valid_acc=_last_valid_acc(history))
         if self.metric == "eer":
             record["eer"] = verification_eer(exp, self.eval_cache or cfg.data.cache_dir,
                                              self.eval_folds, self.eer_by)
@@ -202,6 +208,10 @@ class Search:
         with atomic_write(done) as f:
             json.dump(record, f, indent=2)
         return record
+
+
+def _last_valid_acc(history: list[dict]) -> float:
+    return float(history[-1]["valid_acc"])
 
 
 def summarize(records: list[dict], metric: str) -> list[dict]:
@@ -224,14 +234,18 @@ def summarize(records: list[dict], metric: str) -> list[dict]:
 
 def nested_selection(records: list[dict], metric: str, exp_dir: Path) -> list[dict]:
     """For each outer fold: the setting with the best mean validation score over its seeds in
-    that fold, then the test accuracy of those runs (evaluated after the choice)."""
+    that fold, then the test accuracy of those runs (evaluated after the choice) with the
+    checkpoint the metric describes: the last epoch's for `last_valid_acc`, else the best."""
     from audiocs.evaluate import evaluate_experiment
+    from audiocs.experiment import BEST, LAST
 
     rows = []
     for fold in sorted({r["fold"] for r in records if r.get("fold") is not None}):
         best = summarize([r for r in records if r.get("fold") == fold], metric)[0]
         runs = [r for r in records if r.get("fold") == fold and r["setting"] == best["setting"]]
-        tests = [evaluate_experiment(exp_dir / r["run"], split="test") for r in runs]
+        checkpoint = LAST if metric == "last_valid_acc" else BEST
+        tests = [evaluate_experiment(exp_dir / r["run"], split="test", checkpoint=checkpoint)
+                 for r in runs]
         rows.append({"fold": fold, "setting": best["setting"], "valid": best["mean"],
                      "test_accuracy": float(np.mean([t.accuracy for t in tests])),
                      "test_macro_f1": float(np.mean([t.macro_f1 for t in tests])),
@@ -245,7 +259,8 @@ def write_results(out: Path, records: list[dict], metric: str, command: str,
     """`out`.md (tables), `out`.json (every run) and `out`.png (score against each key)."""
     rows = summarize(records, metric)
     keys = [key for key, _ in space]
-    label = "EER % (lower is better)" if metric == "eer" else "best valid accuracy"
+    label = {"eer": "EER % (lower is better)", "last_valid_acc": "last epoch's valid accuracy"
+             }.get(metric, "best valid accuracy")
     lines = [f"# Search: {label}", "", f"Command: `{command}`", ""]
     if fixed:
         lines += ["Fixed: " + ", ".join(f"`{item}`" for item in fixed), ""]

@@ -166,3 +166,36 @@ def test_joined_keys_move_together() -> None:
         ["data.crop_frames=400", "train.epochs=13", "optim.lr=0.01"]]
     with pytest.raises(AudiocsError, match="2 entries"):
         parse_space(["a+b=[1,2],[3]"])
+
+
+def test_last_epoch_metric_ranks_by_the_last_epoch_and_tests_last_pt(tmp_path: Path,
+                                                                    tone_cache: Path) -> None:
+    from audiocs.evaluate import evaluate_experiment
+
+    config = write_config(tmp_path / "c.yaml", tone_cache, train={"epochs": 3},
+                          augment={"mixup_alpha": 0.0})
+    search = Search(str(config), tmp_path / "runs", [], metric="last_valid_acc")
+    space = parse_space(["optim.lr=0.05,0.5"])
+    out = tmp_path / "last"
+    records = run_search(search, space, out, "cmd", folds=[2], log=lambda s: None)
+    for r in records:
+        history = [json.loads(line) for line in
+                   (tmp_path / "runs" / r["run"] / "metrics.jsonl").read_text().splitlines()]
+        assert r["last_valid_acc"] == history[-1]["valid_acc"]
+        assert r["valid_acc"] == max(h["valid_acc"] for h in history)
+    best = max(records, key=lambda r: r["last_valid_acc"])
+    nested = json.loads(out.with_suffix(".json").read_text())["nested"]
+    assert nested[0]["setting"] == best["setting"]
+    test = evaluate_experiment(tmp_path / "runs" / best["run"], split="test", checkpoint="last.pt")
+    assert nested[0]["test_accuracy"] == pytest.approx(test.accuracy)
+    written = json.loads((test.out_dir / "metrics.json").read_text())
+    assert written["checkpoint"].endswith("last.pt")
+    assert out.with_suffix(".md").read_text().startswith("# Search: last epoch's valid accuracy")
+    # a record written before the metric existed gets it from the run's history
+    done = tmp_path / "runs" / best["run"] / "search.json"
+    old = json.loads(done.read_text())
+    del old["last_valid_acc"]
+    done.write_text(json.dumps(old))
+    again = run_search(search, space, out, "cmd", folds=[2], log=lambda s: None)
+    assert {r["run"]: r["last_valid_acc"] for r in again} == \
+        {r["run"]: r["last_valid_acc"] for r in records}
