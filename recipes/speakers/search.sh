@@ -71,3 +71,16 @@ stage 13 ecapa_speed6 audiocs search "${seeds2[@]}" \
 stage 14 ecapa_speed_wd audiocs search "${seeds2[@]}" \
   --set data.cache_dir="$data/train_speed/features-fbank" --space optim.weight_decay=1.0e-3 \
   --exp-dir "$exp/spk9" --out "$exp/spk9"
+# 80 fbank bands (the usual ECAPA-TDNN front-end) against 40, on the speed-perturbed training
+# data (two seeds; against spk6's speed point); only the first layer grows
+stage 15 prepare_80 bash -c 'python "$0/data_prep/speakers.py" "${@:2}" --n-mels 80 \
+  --out "$1/train_speed80" --segment "'"$segment"'" --hop "'"$hop"'" --speed 0.9 1.1 &&
+  python "$0/data_prep/speakers.py" "${@:2}" --n-mels 80 --out "$1/eval3s80" --segment 3.0' \
+  "$repo_root" "$data" "${prep[@]}"
+stage 16 ecapa_speed_80 audiocs search "${seeds2[@]}" --eval-cache "$data/eval3s80/features-fbank" \
+  --space data.cache_dir="$data/train_speed80/features-fbank" --exp-dir "$exp/spk10" --out "$exp/spk10"
+# a moving average of the weights (train.ema_decay 0.998: over about 500 of the 2,490 steps) on
+# the speed-perturbed data (two seeds; against spk6's speed point)
+stage 17 ecapa_speed_ema audiocs search "${seeds2[@]}" \
+  --set data.cache_dir="$data/train_speed/features-fbank" --space train.ema_decay=0.998 \
+  --exp-dir "$exp/spk11" --out "$exp/spk11"
