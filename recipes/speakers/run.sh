@@ -17,7 +17,7 @@ segment=2.0                 # seconds per training/test segment
 hop=1.0                     # hop of the training segments
 test_segment=3.0            # seconds per test segment (test segments do not overlap)
 kind=fbank                  # front-end: fbank | logmel
-prep_opts="--n-mels 40 --cmn true"  # extra data_prep/speakers.py options
+prep_opts="--n-mels 80 --cmn true"  # extra data_prep/speakers.py options
 speed="0.9 1.1"             # speed perturbation factors of the training speakers ("": none)
 
 . "$(dirname "$0")/../_common/stages.sh" "$@"
