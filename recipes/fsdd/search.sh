@@ -71,3 +71,9 @@ stage 15 ema_last audiocs search "${last[@]}" --space train.ema_decay=0.99,0.995
 stage 16 bands32_ema audiocs search "${last[@]}" --set train.ema_decay=0.99 \
   --space "data.cache_dir=$data-mels32/features-logmel" --exp-dir "$exp/bands32_ema_w8" \
   --out "$exp/bands32_ema_w8"
+# stronger regularization, by the last epoch (width 8, CS-Softmax; against stage 12's 40 bands):
+# dropout 0.3 before the embedding, SpecAugment frequency masks of up to 12 bands
+stage 17 dropout_last audiocs search "${last[@]}" \
+  --space "model.kwargs={width: 8, dropout: 0.3}" --exp-dir "$exp/dropout_w8" --out "$exp/dropout_w8"
+stage 18 freqmask_last audiocs search "${last[@]}" --space augment.freq_width=12 \
+  --exp-dir "$exp/freqmask_w8" --out "$exp/freqmask_w8"
