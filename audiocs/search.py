@@ -239,11 +239,11 @@ def nested_selection(records: list[dict], metric: str, exp_dir: Path) -> list[di
     from audiocs.evaluate import evaluate_experiment
     from audiocs.experiment import BEST, LAST
 
+    checkpoint = LAST if metric == "last_valid_acc" else BEST
     rows = []
     for fold in sorted({r["fold"] for r in records if r.get("fold") is not None}):
         best = summarize([r for r in records if r.get("fold") == fold], metric)[0]
         runs = [r for r in records if r.get("fold") == fold and r["setting"] == best["setting"]]
-        checkpoint = LAST if metric == "last_valid_acc" else BEST
         tests = [evaluate_experiment(exp_dir / r["run"], split="test", checkpoint=checkpoint)
                  for r in runs]
         rows.append({"fold": fold, "setting": best["setting"], "valid": best["mean"],

@@ -1,12 +1,12 @@
 """Exponential moving average (EMA) of the network's weights (`train.ema_decay`).
 
-After every optimizer step each floating-point entry `s` of the averaged state follows the
-live one `w` as `s <- d * s + (1 - d) * w`, with `d = min(decay, 1 - 1 / n)` at the n-th
-update: for the first 1 / (1 - decay) updates the plain mean of the weights after each step so
-far (the random initial weights take no part), an exponential average over about
-1 / (1 - decay) steps from then on. Integer buffers (BatchNorm's batch counter) are copied. Validation, `best.pt` and everything read
-from a checkpoint (embeddings, predictions, export) use the averaged weights; the live weights
-travel in the checkpoint too, so that `--resume` continues the same run.
+After every optimizer step each floating-point entry `s` of the averaged state follows the live
+one `w` as `s <- d * s + (1 - d) * w`, with `d = min(decay, 1 - 1 / n)` at the n-th update: for
+the first 1 / (1 - decay) updates the plain mean of the weights after each step so far (the
+random initial weights take no part), an exponential average over about 1 / (1 - decay) steps
+from then on. Integer buffers (BatchNorm's batch counter) are copied. Validation, `best.pt` and
+everything read from a checkpoint (embeddings, predictions, export) use the averaged weights;
+the live weights travel in the checkpoint too, so that `--resume` continues the same run.
 """
 
 from __future__ import annotations

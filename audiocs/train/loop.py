@@ -235,9 +235,10 @@ class Trainer:
         live = state["live"] if self.ema is not None else state
         load_weights(net.model, live["model"], path, "model")
         load_weights(net.classifier, live["classifier"], path, "classifier")
-        if self.ema is not None:
-            self.ema.load_state_dict(state["ema"], {
-                f"{part}.{k}": v for part in ("model", "classifier") for k, v in state[part].items()})
+        if self.ema is not None:  # the averaged weights are the checkpoint's model and classifier
+            shadow = {f"{part}.{k}": v for part in ("model", "classifier")
+                      for k, v in state[part].items()}
+            self.ema.load_state_dict(state["ema"], shadow)
         self.loss.load_state_dict(state["loss"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.scaler.load_state_dict(state["scaler"])

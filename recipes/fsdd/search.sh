@@ -41,32 +41,26 @@ stage 6 ecapa audiocs search "${common[@]}" --set loss.name=cs_softmax --set mod
 stage 7 prepare_bands bash -c 'for m in 23 32; do
   python "$0/data_prep/fsdd.py" --corpus "$1" --out "$2-mels$m" --task digits $3 --n-mels $m
 done' "$repo_root" "$corpus" "$data" "$prep_opts"
-stage 8 mel_bands audiocs search "${common[@]}" --set loss.name=cs_softmax \
-  --set "model.kwargs={width: 8, dropout: 0.1}" \
-  --space "data.cache_dir=$data-mels23/features-logmel,$data-mels32/features-logmel,$data/features-logmel" \
-  --exp-dir "$exp/bands_w8" --out "$exp/bands_w8"
-# mixup and twice the epochs, each against stage 8's 40-band point (width 8, CS-Softmax)
 w8=(--set loss.name=cs_softmax --set "model.kwargs={width: 8, dropout: 0.1}")
-stage 9 mixup audiocs search "${common[@]}" "${w8[@]}" --space augment.mixup_alpha=0.2 \
-  --exp-dir "$exp/mixup_w8" --out "$exp/mixup_w8"
-stage 10 epochs audiocs search "${common[@]}" "${w8[@]}" --space train.epochs=40 \
-  --exp-dir "$exp/epochs_w8" --out "$exp/epochs_w8"
+bands=(--space "data.cache_dir=$data-mels23/features-logmel,$data-mels32/features-logmel,$data/features-logmel"
+       --exp-dir "$exp/bands_w8")
+stage 8 mel_bands audiocs search "${common[@]}" "${w8[@]}" "${bands[@]}" --out "$exp/bands_w8"
+# mixup and twice the epochs, each against stage 8's 40-band point (width 8, CS-Softmax)
+mixup=(--space augment.mixup_alpha=0.2 --exp-dir "$exp/mixup_w8")
+epochs=(--space train.epochs=40 --exp-dir "$exp/epochs_w8")
+stage 9 mixup audiocs search "${common[@]}" "${w8[@]}" "${mixup[@]}" --out "$exp/mixup_w8"
+stage 10 epochs audiocs search "${common[@]}" "${w8[@]}" "${epochs[@]}" --out "$exp/epochs_w8"
 # a moving average of the weights (train.ema_decay: over about 100 and 200 of the 1,240 steps),
 # against stage 8's 40-band point (width 8, CS-Softmax)
-stage 11 ema audiocs search "${common[@]}" "${w8[@]}" --space train.ema_decay=0.99,0.995 \
-  --exp-dir "$exp/ema_w8" --out "$exp/ema_w8"
+ema=(--space train.ema_decay=0.99,0.995 --exp-dir "$exp/ema_w8")
+stage 11 ema audiocs search "${common[@]}" "${w8[@]}" "${ema[@]}" --out "$exp/ema_w8"
 # stages 8-11 read back (no training) by the last epoch's validation accuracy: run.sh's
 # leave-one-speaker-out stage keeps the last epoch, not the best
 last=(--metric last_valid_acc "${common[@]}" "${w8[@]}")
-stage 12 bands_last audiocs search "${last[@]}" \
-  --space "data.cache_dir=$data-mels23/features-logmel,$data-mels32/features-logmel,$data/features-logmel" \
-  --exp-dir "$exp/bands_w8" --out "$exp/bands_w8_last"
-stage 13 mixup_last audiocs search "${last[@]}" --space augment.mixup_alpha=0.2 \
-  --exp-dir "$exp/mixup_w8" --out "$exp/mixup_w8_last"
-stage 14 epochs_last audiocs search "${last[@]}" --space train.epochs=40 \
-  --exp-dir "$exp/epochs_w8" --out "$exp/epochs_w8_last"
-stage 15 ema_last audiocs search "${last[@]}" --space train.ema_decay=0.99,0.995 \
-  --exp-dir "$exp/ema_w8" --out "$exp/ema_w8_last"
+stage 12 bands_last audiocs search "${last[@]}" "${bands[@]}" --out "$exp/bands_w8_last"
+stage 13 mixup_last audiocs search "${last[@]}" "${mixup[@]}" --out "$exp/mixup_w8_last"
+stage 14 epochs_last audiocs search "${last[@]}" "${epochs[@]}" --out "$exp/epochs_w8_last"
+stage 15 ema_last audiocs search "${last[@]}" "${ema[@]}" --out "$exp/ema_w8_last"
 # the two winners of stages 12 and 15 together: 32 bands and train.ema_decay 0.99
 stage 16 bands32_ema audiocs search "${last[@]}" --set train.ema_decay=0.99 \
   --space "data.cache_dir=$data-mels32/features-logmel" --exp-dir "$exp/bands32_ema_w8" \
