@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import random
 import time
+import warnings
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,7 +35,7 @@ from audiocs.experiment import BEST, CONFIG, LAST, checkpoint_path, fold_dir, wr
 from audiocs.fileio import atomic_write
 from audiocs.losses import ClassificationLoss
 from audiocs.progress import progress_bar
-from audiocs.runner import autocast, clip_outputs
+from audiocs.runner import autocast, clip_outputs, cpu_has_native_bf16
 from audiocs.splits import Splits, apply_fold, resolve_splits
 from audiocs.train.ema import WeightEMA
 from audiocs.train.schedules import LRSchedule, MarginSchedule
@@ -282,6 +283,10 @@ def build_trainer(cfg: Config, ctx: DistContext, cache: FeatureCache, splits: Sp
         net = DistributedDataParallel(net, device_ids=[ctx.device.index] if ctx.device.type == "cuda" else None)
     if cfg.train.amp == "fp16" and ctx.device.type != "cuda":
         raise AudiocsError("train.amp = fp16 needs a CUDA device (use bf16 on the CPU)")
+    if cfg.train.amp == "bf16" and ctx.device.type == "cpu" and not cpu_has_native_bf16():
+        warnings.warn("train.amp = bf16: this CPU has no native bf16 (AVX512-BF16 or AMX), so "
+                      "autocast emulates it and usually trains slower than train.amp = none",
+                      stacklevel=2)
     optimizer = make_optimizer(cfg, list(net.parameters()) + list(loss.parameters()))
     s = cfg.schedule
     lr_schedule = LRSchedule(optimizer, cfg.optim.lr, cfg.train.epochs,
