@@ -111,10 +111,16 @@ stage 23 ecapa_speed_80_1.5s audiocs search "${seeds2[@]}" --eval-cache "$data/e
   --set data.cache_dir="$data/train_speed80_1.5s/features-fbank" --space data.crop_frames=150 \
   --exp-dir "$exp/spk15" --out "$exp/spk15"
 # a third seed for the recipe's point (spk10) and for the 1.5 s segments (spk15), which two seeds
-# left level: the runs of seeds 0 and 1 are reused
-seeds3=("${seeds2[@]}" --seeds 0 1 2 --eval-cache "$data/eval3s80/features-fbank")
-stage 24 three_seeds bash -c 'audiocs search "${@:2}" --exp-dir "$1/spk10" --out "$1/spk10_3seeds" \
-    --space data.cache_dir="$0/train_speed80/features-fbank" & p=$!
-  audiocs search "${@:2}" --exp-dir "$1/spk15" --out "$1/spk15_3seeds" --space data.crop_frames=150 \
-    --set data.cache_dir="$0/train_speed80_1.5s/features-fbank"; r=$?; wait $p && exit $r' \
-  "$data" "$exp" "${seeds3[@]}"
+# left level, then seeds 3 and 4 (runs already made are reused); the two points run side by side
+seed_pair() {  # seed_pair SUFFIX SEED...: both points at these seeds, tables spk10_SUFFIX, spk15_SUFFIX
+  local suffix=$1 p r
+  shift
+  local s=("${seeds2[@]}" --seeds "$@" --eval-cache "$data/eval3s80/features-fbank")
+  audiocs search "${s[@]}" --exp-dir "$exp/spk10" --out "$exp/spk10_$suffix" \
+    --space data.cache_dir="$data/train_speed80/features-fbank" & p=$!
+  audiocs search "${s[@]}" --exp-dir "$exp/spk15" --out "$exp/spk15_$suffix" --space data.crop_frames=150 \
+    --set data.cache_dir="$data/train_speed80_1.5s/features-fbank"
+  r=$?; wait $p && return $r
+}
+stage 24 three_seeds seed_pair 3seeds 0 1 2
+stage 25 five_seeds seed_pair 5seeds 0 1 2 3 4

@@ -181,14 +181,14 @@ def test_speakers_recipe_librispeech_subset(real_data, tmp_path):
     source = real_data / "librispeech-mini" / "train-clean-100"
     files = sorted(source.rglob("*.flac"))[:16]
     _link_subset(files, tmp_path / "libri")
-    run_recipe("speakers", tmp_path, "corpus=libri", "folds=4", "segment=2.0", "speed=0.9",
+    run_recipe("speakers", tmp_path, "corpus=libri", "folds=4", "speed=0.9",
                "prep_opts=--workers 1 --n-mels 32", f"overrides={SMOKE_ECAPA}")
     exp = tmp_path / "exp/speakers"
     test = {r["speaker"] for r in _read_csv(exp / "embeddings/test/index.csv")}
     cohort = {r["speaker"] for r in _read_csv(exp / "embeddings/cohort/index.csv")}
     assert test and cohort and not test & cohort  # unseen speakers are scored
     assert len(test | cohort) == 16
-    # test segments are 3 s and never overlap; training segments overlap (2 s every 1 s)
+    # test segments are 3 s and never overlap; training segments overlap (1.5 s every 0.75 s)
     test_rows = _read_csv(tmp_path / "data/speakers/eval/manifest.csv")
     train_rows = _read_csv(tmp_path / "data/speakers/train/manifest.csv")
     assert max(float(r["duration"]) for r in test_rows) == pytest.approx(3.0)
@@ -199,7 +199,8 @@ def test_speakers_recipe_librispeech_subset(real_data, tmp_path):
         spans.sort()
         assert all(a[1] <= b[0] + 1e-6 for a, b in zip(spans, spans[1:]))
     starts = sorted(float(r["start"]) for r in train_rows if r["source"] == train_rows[0]["source"])
-    assert len(starts) > 1 and starts[1] - starts[0] == pytest.approx(1.0)
+    assert len(starts) > 1 and starts[1] - starts[0] == pytest.approx(0.75)
+    assert max(float(r["duration"]) for r in train_rows) == pytest.approx(1.5)
     # speed copies: new speakers made from the training speakers only, absent from scoring
     copies = {r["speaker"] for r in train_rows if r["speed"]}
     assert copies == {f"sp0.9-{s}" for s in cohort} and not any(r.get("speed") for r in test_rows)
@@ -268,6 +269,23 @@ def test_recipe_options_are_checked(tmp_path):
                                capture_output=True, text=True).stdout
     assert "corpus" in help_text and "data/ESC-50" in help_text
 
+
+def test_speakers_recipe_crop_is_one_whole_training_segment():
+    """conf/train.yaml's crop matches run.sh's segment: every crop is one whole segment (the
+    crop repeats at most 2 frames, as wrapping pads a clip shorter than the crop)."""
+    import re
+
+    from audiocs.config import load_config
+    from audiocs.features import FeatureSettings
+
+    run_sh = (ROOT / "recipes/speakers/run.sh").read_text()
+    settings = {k: v for k, v in re.findall(r"^(\w+)=(\S+)", run_sh, flags=re.M)}
+    fbank = FeatureSettings(kind=settings["kind"])  # run.sh's prep keeps the 16 kHz, 10 ms frames
+    frames = fbank.num_frames(round(float(settings["segment"]) * fbank.sample_rate))
+    crop = load_config(ROOT / "recipes/speakers/conf/train.yaml",
+                       ["data.cache_dir=unused"]).data.crop_frames
+    assert frames <= crop <= frames + 2, (frames, crop)
+    assert float(settings["hop"]) == float(settings["segment"]) / 2  # half-overlapping segments
 
 def _fake_run(root: Path, name: str, accuracy: float, eer: float | None) -> None:
     run = root / name
