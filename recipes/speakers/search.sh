@@ -112,7 +112,7 @@ stage 23 ecapa_speed_80_1.5s audiocs search "${seeds2[@]}" --eval-cache "$data/e
   --exp-dir "$exp/spk15" --out "$exp/spk15"
 # a third seed for the recipe's point (spk10) and for the 1.5 s segments (spk15), which two seeds
 # left level, then seeds 3 and 4 (runs already made are reused); the two points run side by side
-seed_pair() {  # seed_pair SUFFIX SEED...: both points at these seeds, tables spk10_SUFFIX, spk15_SUFFIX
+seed_pair() {  # seed_pair SUFFIX SEED...: both points at these seeds (tables spk*_SUFFIX)
   local suffix=$1 p r
   shift
   local s=("${seeds2[@]}" --seeds "$@" --eval-cache "$data/eval3s80/features-fbank")
@@ -124,13 +124,12 @@ seed_pair() {  # seed_pair SUFFIX SEED...: both points at these seeds, tables sp
 }
 stage 24 three_seeds seed_pair 3seeds 0 1 2
 stage 25 five_seeds seed_pair 5seeds 0 1 2 3 4
-# longer training on the 1.5 s segments: 20 epochs in place of 15 (about 12 minutes a model on
-# the recipe's data, inside its 15-minute budget); three seeds, against spk15_5seeds' seeds 0-2
-stage 26 ecapa_1.5s_epochs audiocs search "${seeds2[@]}" --seeds 0 1 2 \
-  --eval-cache "$data/eval3s80/features-fbank" --set data.cache_dir="$data/train_speed80_1.5s/features-fbank" \
-  --set data.crop_frames=150 --space train.epochs=20 --exp-dir "$exp/spk16" --out "$exp/spk16"
-# SpeechBrain's and WeSpeaker's embedding size, 192 in place of 128, on the 1.5 s segments;
-# three seeds, against spk15_5seeds' seeds 0-2
-stage 27 ecapa_1.5s_embed192 audiocs search "${seeds2[@]}" --seeds 0 1 2 \
-  --eval-cache "$data/eval3s80/features-fbank" --set data.cache_dir="$data/train_speed80_1.5s/features-fbank" \
-  --set data.crop_frames=150 --space model.embed_dim=192 --exp-dir "$exp/spk17" --out "$exp/spk17"
+# on the 1.5 s segments, three seeds a point, against spk15_5seeds' seeds 0-2: 20 epochs in
+# place of 15 (about 12 minutes a model on the recipe's data, inside its 15-minute budget), then
+# SpeechBrain's and WeSpeaker's embedding size, 192 in place of 128
+seg15=("${seeds2[@]}" --seeds 0 1 2 --eval-cache "$data/eval3s80/features-fbank"
+       --set data.cache_dir="$data/train_speed80_1.5s/features-fbank" --set data.crop_frames=150)
+stage 26 ecapa_1.5s_epochs audiocs search "${seg15[@]}" --space train.epochs=20 \
+  --exp-dir "$exp/spk16" --out "$exp/spk16"
+stage 27 ecapa_1.5s_embed192 audiocs search "${seg15[@]}" --space model.embed_dim=192 \
+  --exp-dir "$exp/spk17" --out "$exp/spk17"

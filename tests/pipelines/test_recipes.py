@@ -287,6 +287,7 @@ def test_speakers_recipe_crop_is_one_whole_training_segment():
     assert frames <= crop <= frames + 2, (frames, crop)
     assert float(settings["hop"]) == float(settings["segment"]) / 2  # half-overlapping segments
 
+
 def _fake_run(root: Path, name: str, accuracy: float, eer: float | None) -> None:
     run = root / name
     (run / "eval/test").mkdir(parents=True)
