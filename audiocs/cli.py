@@ -141,6 +141,12 @@ def _add_score(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--norm", default="none", choices=["none", "snorm", "asnorm"])
     p.add_argument("--top-k", type=int, default=300, help="AS-norm cohort size per side")
     p.add_argument("--mean-from", default=None, help="embeddings folder whose mean is subtracted first")
+    p.add_argument("--wccn", default=None, metavar="DIR",
+                   help="embeddings folder of other speakers (e.g. the cohort) that fits within-class "
+                        "covariance normalization, applied before scoring")
+    p.add_argument("--wccn-by", default="speaker", choices=["speaker", "label"], help="WCCN's classes")
+    p.add_argument("--wccn-shrink", type=float, default=None, metavar="A",
+                   help="shrinkage of the within-class covariance towards the identity, 0-1 (default 0.5)")
     p.add_argument("--skip-missing", action="store_true", help="skip trials whose ids have no embedding")
     p.add_argument("--by", default=None, choices=["speaker", "label"],
                    help="also report retrieval metrics (P@1, mAP@R) grouping rows by this key")
@@ -153,10 +159,12 @@ def _add_score(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_score(args: argparse.Namespace) -> int:
-    from audiocs.scoring.pipeline import run_score
+    from audiocs.scoring.pipeline import WCCN_SHRINK, run_score
 
     m = run_score(args.embeddings, args.trials, args.out, cohort=args.cohort, norm=args.norm, top_k=args.top_k,
-                  mean_from=args.mean_from, skip_missing=args.skip_missing, by=args.by,
+                  mean_from=args.mean_from, wccn_from=args.wccn, wccn_by=args.wccn_by,
+                  wccn_shrink=WCCN_SHRINK if args.wccn_shrink is None else args.wccn_shrink,
+                  skip_missing=args.skip_missing, by=args.by,
                   few_shot=args.few_shot, episodes=args.episodes, seed=args.seed, plots=not args.no_plots)
     if m["skipped_missing"]:
         print(f"skipped {m['skipped_missing']} trial(s) with ids missing from {args.embeddings}")

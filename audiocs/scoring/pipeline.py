@@ -16,8 +16,10 @@ from audiocs.scoring.io import EmbeddingSet, read_embeddings
 from audiocs.scoring.metrics import retrieval_metrics, verification_metrics
 from audiocs.scoring.norm import snorm_scores
 from audiocs.scoring.trials import Trials, generate_trials, read_key_values, read_trials, resolve_trials, write_trials
+from audiocs.scoring.wccn import Wccn, fit_wccn
 
 NORMS = ("none", "snorm", "asnorm")
+WCCN_SHRINK = 0.5  # shrinkage of the within-class covariance towards the identity (recipes/speakers search)
 
 
 @dataclass(frozen=True)
@@ -36,8 +38,10 @@ class ScoredTrials:
 
 
 def score_trials(es: EmbeddingSet, trials: Trials, *, cohort: EmbeddingSet | None = None, norm: str = "none",
-                 top_k: int = 300, mean: np.ndarray | None = None, skip_missing: bool = False) -> ScoredTrials:
-    """Cosine-score `trials` over `es`; optional mean subtraction (mean (D,)) and S-norm / AS-norm against `cohort`."""
+                 top_k: int = 300, mean: np.ndarray | None = None, wccn: Wccn | None = None,
+                 skip_missing: bool = False) -> ScoredTrials:
+    """Cosine-score `trials` over `es`; optional mean subtraction (mean (D,)) or WCCN (`wccn`, applied
+    to `es` and the cohort alike), then S-norm / AS-norm against `cohort`."""
     if norm not in NORMS:
         raise AudiocsError(f"unknown score normalization {norm!r}: expected one of {', '.join(NORMS)}")
     if norm != "none" and cohort is None:
@@ -50,11 +54,19 @@ def score_trials(es: EmbeddingSet, trials: Trials, *, cohort: EmbeddingSet | Non
     if mean is not None and np.shape(mean) != (dim,):
         raise AudiocsError(f"the mean to subtract has shape {np.shape(mean)}, the embeddings of {es.source} "
                            f"have dimension {dim}")
+    if mean is not None and wccn is not None:
+        raise AudiocsError("a mean to subtract and WCCN were both given: WCCN centres on its own mean")
+
+    def prepare(vectors: np.ndarray) -> np.ndarray:
+        if wccn is not None:
+            return wccn.apply(vectors)
+        return vectors if mean is None else subtract_mean(vectors, mean)
+
     e, t, kept = resolve_trials(trials, es.row_of(), skip_missing=skip_missing, where=es.source)
-    x = es.vectors if mean is None else subtract_mean(es.vectors, mean)
+    x = prepare(es.vectors)
     scores = cosine_scores(x, e, t)
     if norm != "none":
-        c = cohort.vectors if mean is None else subtract_mean(cohort.vectors, mean)
+        c = prepare(cohort.vectors)
         scores = snorm_scores(scores, x, e, t, c, top_k if norm == "asnorm" else None)
     return ScoredTrials(trials, kept, scores.astype(np.float32), len(trials) - len(kept))
 
@@ -71,22 +83,32 @@ def write_scores(scored: ScoredTrials, path: str | Path) -> Path:
 
 def run_score(embeddings: str | Path, trials_path: str | Path, out_dir: str | Path, *,
               cohort: str | Path | None = None, norm: str = "none", top_k: int = 300,
-              mean_from: str | Path | None = None, skip_missing: bool = False, by: str | None = None,
-              few_shot: int | None = None, episodes: int = 10, seed: int = 0, plots: bool = True) -> dict:
+              mean_from: str | Path | None = None, wccn_from: str | Path | None = None,
+              wccn_by: str = "speaker", wccn_shrink: float = WCCN_SHRINK, skip_missing: bool = False,
+              by: str | None = None, few_shot: int | None = None, episodes: int = 10, seed: int = 0,
+              plots: bool = True) -> dict:
     """Score a trial list and write scores.txt, metrics.json, det.png and score_hist.png to `out_dir`.
 
-    With `by` ('speaker' or 'label'), also retrieval metrics, and few-shot accuracy when `few_shot` = k.
+    `wccn_from`: an embeddings folder whose classes (`wccn_by`) fit WCCN with `wccn_shrink`. With
+    `by` ('speaker' or 'label'), also retrieval metrics, and few-shot accuracy when `few_shot` = k.
     """
     es = read_embeddings(embeddings)
     trials = read_trials(trials_path)
     co = read_embeddings(cohort) if cohort is not None else None
     mean = read_embeddings(mean_from).vectors.mean(axis=0) if mean_from is not None else None
-    scored = score_trials(es, trials, cohort=co, norm=norm, top_k=top_k, mean=mean, skip_missing=skip_missing)
+    wccn = None
+    if wccn_from is not None:
+        fit = read_embeddings(wccn_from)
+        wccn = fit_wccn(fit.vectors, fit.keys(wccn_by), shrink=wccn_shrink, where=fit.source)
+    scored = score_trials(es, trials, cohort=co, norm=norm, top_k=top_k, mean=mean, wccn=wccn,
+                          skip_missing=skip_missing)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     write_scores(scored, out / "scores.txt")
     metrics: dict = {"embeddings": str(embeddings), "trials_file": str(trials_path), "norm": norm,
-                     "top_k": top_k if norm == "asnorm" else None, "skipped_missing": scored.skipped,
+                     "top_k": top_k if norm == "asnorm" else None,
+                     "wccn": None if wccn is None else {"from": str(wccn_from), "by": wccn_by, "shrink": wccn_shrink},
+                     "skipped_missing": scored.skipped,
                      "scored": int(len(scored.scores))}
     labels = scored.labels
     if (labels >= 0).all():

@@ -133,3 +133,28 @@ stage 26 ecapa_1.5s_epochs audiocs search "${seg15[@]}" --space train.epochs=20 
   --exp-dir "$exp/spk16" --out "$exp/spk16"
 stage 27 ecapa_1.5s_embed192 audiocs search "${seg15[@]}" --space model.embed_dim=192 \
   --exp-dir "$exp/spk17" --out "$exp/spk17"
+# the scoring back-end, on the five validation models of spk15_5seeds (no training): cosine and
+# AS-norm (top 100), each alone and after WCCN fitted on the training speakers' 3 s segments
+# (shrinkage towards the identity 0.25-1; 1 only centres); the cohort is the same segments
+backend() {  # backend RUN: embed the validation and cohort segments, score every back-end
+  local b=$1/backend cache=$data/eval3s80/features-fbank a n
+  audiocs embed --exp-dir "$1" --cache "$cache" --out "$b/valid" --folds 2 &&
+  audiocs embed --exp-dir "$1" --cache "$cache" --out "$b/cohort" --folds $(seq 3 "$folds") &&
+  audiocs trials --embeddings "$b/valid" --out "$b/trials.txt" --by speaker || return
+  local as=(--cohort "$b/cohort" --norm asnorm --top-k 100)
+  for n in cosine asnorm; do
+    local opts=(); [ $n = asnorm ] && opts=("${as[@]}")
+    audiocs score --embeddings "$b/valid" --trials "$b/trials.txt" "${opts[@]}" --no-plots \
+      --out "$b/$n" || return
+    for a in 0.25 0.5 0.75 1; do
+      audiocs score --embeddings "$b/valid" --trials "$b/trials.txt" "${opts[@]}" --no-plots \
+        --wccn "$b/cohort" --wccn-shrink $a --out "$b/wccn$a+$n" || return
+    done
+  done
+}
+backends() {  # backends RUN...: every run, then the table $exp/backend.md
+  local r
+  for r in "$@"; do backend "$r" || return; done
+  python "$recipe_dir/local/backend_table.py" --out "$exp/backend" "$@"
+}
+stage 28 backends backends "$exp"/spk15/crop_frames150_*_seed[0-4]

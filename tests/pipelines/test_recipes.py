@@ -204,11 +204,14 @@ def test_speakers_recipe_librispeech_subset(real_data, tmp_path):
     # speed copies: new speakers made from the training speakers only, absent from scoring
     copies = {r["speaker"] for r in train_rows if r["speed"]}
     assert copies == {f"sp0.9-{s}" for s in cohort} and not any(r.get("speed") for r in test_rows)
-    for name in ("scores", "scores_asnorm"):
+    for name in ("scores", "scores_asnorm", "scores_wccn_asnorm"):
         m = json.loads((exp / name / "metrics.json").read_text())
         assert m["scored"] > 0 and 0.0 <= m["eer"] <= 1.0
-    raw, normed = ((exp / name / "scores.txt").read_text() for name in ("scores", "scores_asnorm"))
-    assert raw.count("\n") == normed.count("\n") and raw != normed
+    assert m["wccn"]["from"].endswith("embeddings/cohort") and m["norm"] == "asnorm"
+    raw, normed, whitened = ((exp / name / "scores.txt").read_text()
+                             for name in ("scores", "scores_asnorm", "scores_wccn_asnorm"))
+    assert raw.count("\n") == normed.count("\n") == whitened.count("\n") and len({raw, normed, whitened}) == 3
+    assert (exp / "report.html").read_text().count("wccn+as-norm") >= 1
 
 
 @pytest.mark.slow
@@ -313,3 +316,28 @@ def test_report_table_mean_std_per_group(tmp_path):
     assert groups[1]["eer_mean"] == pytest.approx(0.2) and groups[0]["eer_mean"] is None
     missing = [sys.executable, "-m", "audiocs.report", "--root", str(tmp_path / "none")]
     assert subprocess.run(missing, capture_output=True, text=True).returncode == 2
+
+
+def test_speakers_backend_table_ranks_back_ends_by_mean_eer(tmp_path, capsys):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("backend_table", ROOT / "recipes/speakers/local/backend_table.py")
+    table = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(table)
+    eers = {"cosine": (0.05, 0.04), "asnorm": (0.03, 0.05), "wccn0.5+asnorm": (0.03, 0.035)}
+    runs = [tmp_path / f"seed{k}" for k in range(2)]
+    for k, run in enumerate(runs):
+        for name, values in eers.items():
+            (run / "backend" / name).mkdir(parents=True)
+            metrics = {"eer": values[k], "min_dcf_0.01": 0.1 * (k + 1)}
+            (run / "backend" / name / "metrics.json").write_text(json.dumps(metrics))
+    out = tmp_path / "table" / "backend"
+    assert table.main(["--out", str(out)] + [str(r) for r in runs]) == 0
+    rows = [line for line in out.with_suffix(".md").read_text().splitlines() if line.startswith("| ")][2:]
+    assert [r.split(" | ")[1] for r in rows] == ["wccn0.5+asnorm", "asnorm", "cosine"]  # means 3.25, 4.0, 4.5
+    assert rows[0].endswith("| 3.00 | 3.50 | 3.250 | 0.150 |")
+    summary = json.loads(out.with_suffix(".json").read_text())
+    assert summary["backends"]["cosine"]["eer"] == [0.05, 0.04]
+    (runs[1] / "backend" / "asnorm" / "metrics.json").unlink()
+    assert table.main(["--out", str(out)] + [str(r) for r in runs]) == 2
+    assert "seed1/backend/asnorm/metrics.json: missing" in capsys.readouterr().err
