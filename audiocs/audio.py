@@ -96,6 +96,18 @@ def resample(wave: np.ndarray, orig_rate: int, sample_rate: int) -> np.ndarray:
     return np.ascontiguousarray(out, dtype=np.float32)
 
 
+def speech_span(wave: np.ndarray, rate: int, *, top_db: float = 30.0, pad: float = 0.05,
+                frame: float = 0.01) -> tuple[int, int]:
+    """Sample range [start, stop) of ``wave`` (samples,) from its first to its last 10 ms frame
+    whose RMS is within `top_db` of the loudest frame's, widened by `pad` seconds each side."""
+    n = max(int(round(frame * rate)), 1)
+    frames = max(wave.size // n, 1)
+    rms = np.sqrt(np.mean(np.square(wave[:frames * n].reshape(frames, -1), dtype=np.float64), axis=1))
+    loud = np.flatnonzero(rms >= rms.max() * 10.0 ** (-top_db / 20.0))
+    margin = int(round(pad * rate))
+    return max(int(loud[0]) * n - margin, 0), min((int(loud[-1]) + 1) * n + margin, wave.size)
+
+
 def load_audio(path: str | Path, sample_rate: int, *, min_rms: float = SILENCE_RMS) -> np.ndarray:
     """Decode, downmix, validate and resample ``path`` -> float32 ``(samples,)`` at ``sample_rate``.
 

@@ -60,14 +60,20 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--split", default="test", choices=["test", "valid", "train"])
     p.add_argument("--cache-dir", default=None, help="another cache with the same classes")
     p.add_argument("--device", default="cpu")
+    p.add_argument("--checkpoint", default="best.pt", choices=["best.pt", "last.pt"])
+    p.add_argument("--adapt-bn", action=argparse.BooleanOptionalAction, default=None,
+                   help="re-estimate BatchNorm statistics on the split's clips first "
+                        "(default: the config's eval.adapt_bn)")
+    p.add_argument("--out", default=None, help="output folder (default EXP/eval/<split>)")
     p.set_defaults(func=cmd_evaluate)
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from audiocs.evaluate import evaluate_experiment
 
-    r = evaluate_experiment(args.exp_dir, split=args.split, fold=args.fold,
-                            cache_dir=args.cache_dir, device=args.device)
+    r = evaluate_experiment(args.exp_dir, split=args.split, fold=args.fold, cache_dir=args.cache_dir,
+                            device=args.device, checkpoint=args.checkpoint, adapt_bn=args.adapt_bn,
+                            out_dir=args.out)
     print(f"{r.split}: {r.num_clips} clips, accuracy {r.accuracy:.4f}, macro-F1 "
           f"{r.macro_f1:.4f} (written to {r.out_dir})")
     return 0

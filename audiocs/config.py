@@ -114,6 +114,9 @@ class EvalConfig:
     window_frames: int = 200  # sliding: window length
     hop_frames: int = 100  # sliding: window hop
     batch_size: int = 16
+    # re-estimate BatchNorm statistics on the evaluated clips themselves (unlabelled, all at once:
+    # unsupervised adaptation to a held-out speaker or domain) before scoring them
+    adapt_bn: bool = False
 
 
 @dataclass

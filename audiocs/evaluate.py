@@ -15,6 +15,7 @@ import numpy as np
 import torch
 from sklearn.metrics import confusion_matrix, f1_score
 
+from audiocs.adapt import adapt_batchnorm
 from audiocs.cache import FeatureCache
 from audiocs.errors import AudiocsError
 from audiocs.experiment import (BEST, CURVES, EVAL_DIR, METRICS_JSON, PREDICTIONS, eval_dir,
@@ -56,9 +57,13 @@ class EvalResult:
 
 def evaluate_experiment(exp_dir: str | Path, *, split: str = "test", fold: int | None = None,
                         cache_dir: str | None = None, device: str = "cpu",
-                        checkpoint: str = BEST) -> EvalResult:
+                        checkpoint: str = BEST, adapt_bn: bool | None = None,
+                        out_dir: str | Path | None = None) -> EvalResult:
     """Score one split with the best checkpoint (or `checkpoint`, e.g. last.pt); write metrics,
-    confusion CSV/PNG, curves PNG."""
+    confusion CSV/PNG, curves PNG to `out_dir` (default EXP/eval/<split>).
+
+    `adapt_bn` (default: the config's `eval.adapt_bn`) first re-estimates the BatchNorm
+    statistics on the split's own clips (:func:`audiocs.adapt.adapt_batchnorm`)."""
     exp = resolve_exp_dir(exp_dir, fold)
     bundle = load_for_inference(exp, prefer=checkpoint)
     cfg = bundle.config
@@ -78,14 +83,18 @@ def evaluate_experiment(exp_dir: str | Path, *, split: str = "test", fold: int |
         raise AudiocsError(f"{exp}: the {split} split is empty (data.test_folds = "
                            f"{cfg.data.test_folds}); train with --fold k to have a test fold")
     dev = resolve_device(str(device))
+    adapt = cfg.eval.adapt_bn if adapt_bn is None else bool(adapt_bn)
+    if adapt:
+        adapt_batchnorm(bundle.model.to(dev), cache, indices, bundle.mean, bundle.std,
+                        crop_frames=cfg.data.crop_frames, batch_size=cfg.data.batch_size, device=dev)
     scores = clip_outputs(bundle.model.to(dev), bundle.classifier.to(dev), cache, indices,
                           bundle.mean, bundle.std, cfg.eval, dev)
     labels = cache.labels[indices]
     predicted = bundle.loss.predict(scores).numpy()
     metrics = classification_metrics(labels, predicted, len(bundle.class_names))
-    out = eval_dir(exp, split)
+    out = Path(out_dir) if out_dir is not None else eval_dir(exp, split)
     _write_outputs(out, metrics, bundle.class_names, split, len(indices), bundle.epoch,
-                   str(bundle.checkpoint))
+                   str(bundle.checkpoint), adapt)
     write_predictions(out / PREDICTIONS, [cache.rows[i] for i in indices.tolist()], scores,
                       bundle.class_names)
     history = read_history(exp)
@@ -110,7 +119,7 @@ def write_predictions(path: Path, rows: Sequence[ManifestRow], scores: torch.Ten
 
 
 def _write_outputs(out: Path, metrics: dict, class_names: list[str], split: str, n: int,
-                   epoch: int, checkpoint: str) -> None:
+                   epoch: int, checkpoint: str, adapt_bn: bool = False) -> None:
     matrix = metrics["confusion"]
     with atomic_write(out / "confusion.csv", newline="") as f:
         writer = csv.writer(f, lineterminator="\n")
@@ -124,7 +133,7 @@ def _write_outputs(out: Path, metrics: dict, class_names: list[str], split: str,
             writer.writerow([name, f"{acc:.6f}", sup])
     summary = {"split": split, "clips": n, "accuracy": metrics["accuracy"],
                "macro_f1": metrics["macro_f1"], "checkpoint": checkpoint, "epoch": epoch,
-               "per_class_accuracy": dict(zip(class_names, metrics["per_class_accuracy"]))}
+               "adapt_bn": adapt_bn, "per_class_accuracy": dict(zip(class_names, metrics["per_class_accuracy"]))}
     with atomic_write(out / METRICS_JSON) as f:
         json.dump(summary, f, indent=2)
     plot_confusion(matrix, class_names, out / "confusion.png",

@@ -2,7 +2,8 @@
 # Free Spoken Digit Dataset: digit recognition on the conventional split (takes 0-4 test) and
 # speaker-independent (leave one speaker out, 6 folds), then closed-set speaker verification
 # (speaker model trained on takes 10-49, trials among takes 0-9 of the same 6 speakers).
-# Outputs: $exp/digits_split/eval/test/metrics.json, $exp/digits_by_speaker/crossval.md,
+# Outputs: $exp/digits_split/eval/test/metrics.json, $exp/digits_by_speaker/crossval.md (and
+# adapt_bn.md: the same models adapted to each test speaker),
 # $exp/speakers/scores/metrics.json (EER, minDCF); $exp/report.html, all three on one page.
 
 corpus=data/fsdd            # the corpus: recordings/{digit}_{speaker}_{index}.wav
@@ -28,15 +29,26 @@ stage 4 evaluate_split audiocs evaluate --exp-dir "$exp/digits_split"
 stage 5 crossval_speakers audiocs crossval --config "$(conf "$config")" \
   --set data.cache_dir="$digits" --set data.valid_split=folds "${set_args[@]}" \
   --exp-dir "$exp/digits_by_speaker"
-stage 6 prepare_speakers python "$repo_root/data_prep/fsdd.py" --corpus "$corpus" \
+# the same models, each fold's BatchNorm statistics re-estimated on its test speaker's own
+# recordings (unlabelled, all at once; search.sh stage 24 chose it on the validation speakers)
+adapt_folds() {  # adapt_folds CROSSVAL_DIR: each fold's test speaker with --adapt-bn, then a table
+  local f
+  for f in "$1"/fold*; do
+    audiocs evaluate --exp-dir "$f" --adapt-bn --out "$f/eval/test_adapt_bn" || return
+  done
+  python "$repo_root/recipes/_common/variants_table.py" --out "$1/adapt_bn" --sub eval \
+    --key accuracy --also macro_f1 --title "Test speaker accuracy" "$1"/fold*
+}
+stage 6 adapt_bn_speakers adapt_folds "$exp/digits_by_speaker"
+stage 7 prepare_speakers python "$repo_root/data_prep/fsdd.py" --corpus "$corpus" \
   --out "$data/speakers" --task speakers $prep_opts
-stage 7 train_speakers audiocs train --config "$(conf "$config")" \
+stage 8 train_speakers audiocs train --config "$(conf "$config")" \
   --set data.cache_dir="$speakers" "${set_args[@]}" --fold 1 --exp-dir "$exp/speakers" --resume
-stage 8 embed audiocs embed --exp-dir "$exp/speakers" --cache "$speakers" \
+stage 9 embed audiocs embed --exp-dir "$exp/speakers" --cache "$speakers" \
   --out "$exp/speakers/embeddings" --folds 1
-stage 9 trials audiocs trials --embeddings "$exp/speakers/embeddings" \
+stage 10 trials audiocs trials --embeddings "$exp/speakers/embeddings" \
   --out "$exp/speakers/trials.txt" --by speaker
-stage 10 score audiocs score --embeddings "$exp/speakers/embeddings" \
+stage 11 score audiocs score --embeddings "$exp/speakers/embeddings" \
   --trials "$exp/speakers/trials.txt" --out "$exp/speakers/scores"
-stage 11 report audiocs report "$exp/digits_split" "$exp/digits_by_speaker" "$exp/speakers" \
+stage 12 report audiocs report "$exp/digits_split" "$exp/digits_by_speaker" "$exp/speakers" \
   --out "$exp/report.html"

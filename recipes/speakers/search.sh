@@ -155,6 +155,7 @@ backend() {  # backend RUN: embed the validation and cohort segments, score ever
 backends() {  # backends RUN...: every run, then the table $exp/backend.md
   local r
   for r in "$@"; do backend "$r" || return; done
-  python "$recipe_dir/local/backend_table.py" --out "$exp/backend" "$@"
+  python "$recipe_dir/../_common/variants_table.py" --out "$exp/backend" --sub backend --key eer \
+    --scale 100 --digits 2 --lower --also min_dcf_0.01 --title "Scoring back-ends: EER %" "$@"
 }
 stage 28 backends backends "$exp"/spk15/crop_frames150_*_seed[0-4]

@@ -243,12 +243,19 @@ def test_fsdd_real_corpus_facts(real_data):
     assert Counter(c.fold for c in by_speaker) == {f: 600 for f in range(1, 6)}
 
 
-def test_fsdd_subset_cli_with_features_at_8k(real_data, tmp_path):
+def _fsdd_subset(real_data: Path, tmp_path: Path, pattern: str, limit: int | None = None
+                 ) -> tuple[Path, list[str]]:
+    """tmp_path/fsdd/recordings/ linking the real recordings matching `pattern` (the first `limit`)."""
     corpus = tmp_path / "fsdd"
     (corpus / "recordings").mkdir(parents=True)
-    names = sorted(p.name for p in (real_data / "fsdd" / "recordings").glob("*_1.wav"))[:12]
+    names = sorted(p.name for p in (real_data / "fsdd" / "recordings").glob(pattern))[:limit]
     for n in names:
         (corpus / "recordings" / n).symlink_to(real_data / "fsdd" / "recordings" / n)
+    return corpus, names
+
+
+def test_fsdd_subset_cli_with_features_at_8k(real_data, tmp_path):
+    corpus, names = _fsdd_subset(real_data, tmp_path, "*_1.wav", 12)
     (corpus / "recordings" / "README.wav").write_bytes(b"not a recording")
     out = tmp_path / "out"
     assert load_script("fsdd").main(["--corpus", str(corpus), "--out", str(out), "--n-mels", "32",
@@ -265,11 +272,7 @@ def test_fsdd_subset_cli_with_features_at_8k(real_data, tmp_path):
 
 
 def test_fsdd_speed_copies_keep_the_digit_and_are_training_rows_only(real_data, tmp_path):
-    corpus = tmp_path / "fsdd"
-    (corpus / "recordings").mkdir(parents=True)
-    names = sorted(p.name for p in (real_data / "fsdd" / "recordings").glob("[01]_*_1.wav"))
-    for n in names:
-        (corpus / "recordings" / n).symlink_to(real_data / "fsdd" / "recordings" / n)
+    corpus, names = _fsdd_subset(real_data, tmp_path, "[01]_*_1.wav")
     out = tmp_path / "out"
     assert load_script("fsdd").main(["--corpus", str(corpus), "--out", str(out), "--n-mels", "32",
                                      "--speed", "1.1", "--workers", "1"]) == 0
@@ -288,6 +291,54 @@ def test_fsdd_speed_copies_keep_the_digit_and_are_training_rows_only(real_data, 
     s = resolve_splits(cache.folds, cache.labels, DataConfig(test_folds=[1]), 0, cache.copies)
     assert {cache.rows[i].id for i in s.test} == {r.id for r in originals if r.fold == 1}
     assert not any(cache.rows[i].fold == 1 for i in s.train) and cache.copies[s.train].sum() == 10
+
+
+def test_speech_span_closed_form():
+    from audiocs.audio import speech_span
+
+    rate = 8000
+    wave = np.zeros(rate, np.float32)
+    wave[3000:5000] = 0.5 * np.sin(np.arange(2000) * 0.3)  # loud from frame 37.5 to 62.5 of 100
+    wave[::7] += 1e-4  # noise floor 70 dB down: not speech
+    start, stop = speech_span(wave, rate, top_db=30, pad=0.05)
+    assert (start, stop) == (37 * 80 - 400, 63 * 80 + 400)  # whole 10 ms frames 37..62, 50 ms each side
+    assert speech_span(wave, rate, pad=1.0) == (0, rate)  # clipped to the clip
+    assert speech_span(np.zeros(100, np.float32), rate) == (0, 100)  # silence: nothing to cut
+
+
+def test_fsdd_extra_digits_are_trimmed_training_rows_of_every_fold(real_data, tmp_path):
+    corpus, names = _fsdd_subset(real_data, tmp_path, "[01]_*_1.wav")
+    sc = real_data / "speech-commands-mini"
+    out = tmp_path / "out"
+    assert load_script("fsdd").main(["--corpus", str(corpus), "--out", str(out), "--n-mels", "32",
+                                     "--extra-digits", str(sc), "--workers", "1"]) == 0
+    from audiocs.cache import FeatureCache
+    from audiocs.config import DataConfig
+    from audiocs.splits import resolve_splits
+
+    cache = FeatureCache(out / "features-logmel")
+    extra = [r for r in cache.rows if r.id.startswith("sc/")]
+    assert len(extra) == 100 and len(cache) == 112  # zero..nine, 10 clips each, none rejected
+    words = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
+    for r in extra:
+        word = r.id.split("/")[1]
+        assert (r.label, r.fold, r.speaker) == (words.index(word), 0, "sc-" + r.id.split("/")[2].split("_")[0])
+        cut, rate = sf.read(out / r.path)
+        source = sf.read(r.extra["source"])[0]
+        assert rate == 16000 and len(cut) <= len(source) and r.duration == pytest.approx(len(cut) / rate)
+        at = int(np.argmax(np.abs(source)))
+        assert np.abs(cut).max() == pytest.approx(np.abs(source[at]), abs=1e-4)  # the loudest sample kept
+    assert sum(r.duration for r in extra) < 0.8 * len(extra)  # 1 s clips, mostly silence cut
+    for k in (1, 2):  # every fold trains on every extra clip; validation and test: one FSDD speaker each
+        data = DataConfig(test_folds=[k], valid_split="previous_fold")
+        s = resolve_splits(cache.folds, cache.labels, data, 0, cache.copies)
+        assert {cache.rows[i].id for i in s.train} >= {r.id for r in extra}
+        assert {cache.rows[i].fold for i in s.test} == {k} and {cache.rows[i].fold for i in s.valid} == {k - 1 or 6}
+    with pytest.raises(AudiocsError, match="needs --task digits"):
+        from audiocs.prep.fsdd import prepare_fsdd
+        prepare_fsdd(corpus, tmp_path / "o", task="speakers", extra_digits=sc)
+    with pytest.raises(AudiocsError, match="no digit folders zero"):
+        prepare_fsdd(corpus, tmp_path / "o", extra_digits=real_data / "fsdd")
 
 
 # --- speaker corpora ----------------------------------------------------------------------------

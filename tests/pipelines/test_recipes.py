@@ -167,6 +167,12 @@ def test_fsdd_recipe_digits_and_speaker_verification(real_data, tmp_path):
     assert split["clips"] == 6 * 10 and 0.0 <= split["accuracy"] <= 1.0
     by_speaker = _crossval(exp / "digits_by_speaker/crossval.json")
     assert len(by_speaker["folds"]) == 6 and all(f["clips"] == 20 for f in by_speaker["folds"])
+    adapted = [json.loads((exp / f"digits_by_speaker/fold{k}/eval/test_adapt_bn/metrics.json").read_text())
+               for k in range(1, 7)]  # stage 6: the same models adapted to each test speaker
+    assert all(m["adapt_bn"] and m["clips"] == 20 for m in adapted)
+    rows = (exp / "digits_by_speaker/adapt_bn.md").read_text().splitlines()
+    assert sorted(r.split(" | ")[1] for r in rows if r.startswith("| 1 |") or r.startswith("| 2 |")) == [
+        "test", "test_adapt_bn"]
     index = _read_csv(exp / "speakers/embeddings/index.csv")
     assert len(index) == 6 * 10 and {r["speaker"] for r in index} == {
         "george", "jackson", "lucas", "nicolas", "theo", "yweweler"}
@@ -318,10 +324,10 @@ def test_report_table_mean_std_per_group(tmp_path):
     assert subprocess.run(missing, capture_output=True, text=True).returncode == 2
 
 
-def test_speakers_backend_table_ranks_back_ends_by_mean_eer(tmp_path, capsys):
+def test_variants_table_ranks_variants_by_their_mean(tmp_path, capsys):
     import importlib.util
 
-    spec = importlib.util.spec_from_file_location("backend_table", ROOT / "recipes/speakers/local/backend_table.py")
+    spec = importlib.util.spec_from_file_location("variants_table", ROOT / "recipes/_common/variants_table.py")
     table = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(table)
     eers = {"cosine": (0.05, 0.04), "asnorm": (0.03, 0.05), "wccn0.5+asnorm": (0.03, 0.035)}
@@ -332,12 +338,18 @@ def test_speakers_backend_table_ranks_back_ends_by_mean_eer(tmp_path, capsys):
             metrics = {"eer": values[k], "min_dcf_0.01": 0.1 * (k + 1)}
             (run / "backend" / name / "metrics.json").write_text(json.dumps(metrics))
     out = tmp_path / "table" / "backend"
-    assert table.main(["--out", str(out)] + [str(r) for r in runs]) == 0
-    rows = [line for line in out.with_suffix(".md").read_text().splitlines() if line.startswith("| ")][2:]
-    assert [r.split(" | ")[1] for r in rows] == ["wccn0.5+asnorm", "asnorm", "cosine"]  # means 3.25, 4.0, 4.5
-    assert rows[0].endswith("| 3.00 | 3.50 | 3.250 | 0.150 |")
+    args = ["--out", str(out), "--sub", "backend", "--key", "eer", "--scale", "100", "--digits", "2",
+            "--also", "min_dcf_0.01"]
+    assert table.main(args + ["--lower"] + [str(r) for r in runs]) == 0
+    rows = [line for line in out.with_suffix(".md").read_text().splitlines() if line.startswith("| ")]
+    assert rows[0].count("|") == rows[1].count("|") == rows[2].count("|") == 7
+    assert [r.split(" | ")[1] for r in rows[2:]] == ["wccn0.5+asnorm", "asnorm", "cosine"]  # 3.25, 4.0, 4.5
+    assert rows[2].endswith("| 3.00 | 3.50 | 3.250 | 0.150 |")
     summary = json.loads(out.with_suffix(".json").read_text())
-    assert summary["backends"]["cosine"]["eer"] == [0.05, 0.04]
+    assert summary["variants"]["cosine"]["eer"] == [0.05, 0.04]
+    assert table.main(args + [str(r) for r in runs]) == 0  # higher is better: the reverse order
+    rows = [line for line in out.with_suffix(".md").read_text().splitlines() if line.startswith("| ")]
+    assert [r.split(" | ")[1] for r in rows[2:]] == ["cosine", "asnorm", "wccn0.5+asnorm"]
     (runs[1] / "backend" / "asnorm" / "metrics.json").unlink()
-    assert table.main(["--out", str(out)] + [str(r) for r in runs]) == 2
+    assert table.main(args + [str(r) for r in runs]) == 2
     assert "seed1/backend/asnorm/metrics.json: missing" in capsys.readouterr().err
