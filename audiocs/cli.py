@@ -192,6 +192,8 @@ def _add_embed(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, help="folder for embeddings.npy + index.csv")
     p.add_argument("--folds", type=int, nargs="*", default=None, help="only clips of these folds")
     p.add_argument("--indices", type=int, nargs="*", default=None, help="only these cache rows")
+    p.add_argument("--originals", action="store_true",
+                   help="leave out augmented copies (speed perturbation) of the selected clips")
     p.add_argument("--window", type=int, default=None, help="sliding windows of N frames (default: whole clip)")
     p.add_argument("--hop", type=int, default=None, help="window hop in frames (default: window / 2)")
     p.add_argument("--batch-size", type=int, default=16)
@@ -206,7 +208,7 @@ def cmd_embed(args: argparse.Namespace) -> int:
 
     es = embed_cache(args.exp_dir, args.cache, args.out, folds=args.folds, indices=args.indices,
                      window=args.window, hop=args.hop, batch_size=args.batch_size, device=args.device,
-                     checkpoint=args.checkpoint, ark=args.ark)
+                     checkpoint=args.checkpoint, ark=args.ark, originals=args.originals)
     if es is not None:
         print(f"{len(es)} embeddings of dimension {es.vectors.shape[1]} written to {args.out}")
     return 0

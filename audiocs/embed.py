@@ -32,17 +32,20 @@ from audiocs.scoring.io import EmbeddingSet, l2_normalize, write_embeddings
 
 
 def select_rows(cache: FeatureCache, *, folds: Sequence[int] | None = None,
-                indices: Sequence[int] | None = None) -> np.ndarray:
-    """Cache rows (K,) to embed: the given `indices` (in that order) or all, kept if their fold is in `folds`."""
+                indices: Sequence[int] | None = None, originals: bool = False) -> np.ndarray:
+    """Cache rows (K,) to embed: the given `indices` (in that order) or all, kept if their fold is in
+    `folds`; with `originals`, augmented copies (speed perturbation) are left out."""
     rows = np.arange(len(cache)) if indices is None else np.asarray(indices, np.int64)
     bad = rows[(rows < 0) | (rows >= len(cache))]
     if len(bad):
         raise AudiocsError(f"{cache.root}: indices {bad[:5].tolist()} out of range (cache has {len(cache)} clips)")
     if folds is not None:
         rows = rows[np.isin(cache.folds[rows], list(folds))]
+    if originals:
+        rows = rows[~np.asarray(cache.copies, bool)[rows]]
     if not len(rows):
         raise AudiocsError(f"{cache.root}: no clips selected (folds {list(folds or [])}, present "
-                           f"{sorted(set(cache.folds.tolist()))})")
+                           f"{sorted(set(cache.folds.tolist()))}{', originals only' if originals else ''})")
     return rows
 
 
@@ -100,7 +103,7 @@ def embed_cache(exp_dir: str | Path, cache_dir: str | Path, out_dir: str | Path,
                 folds: Sequence[int] | None = None, indices: Sequence[int] | None = None,
                 window: int | None = None, hop: int | None = None, batch_size: int = 16,
                 device: str = "cpu", checkpoint: str = "best.pt", ark: bool = False,
-                progress: bool = True, chunk: int = 256) -> EmbeddingSet | None:
+                progress: bool = True, chunk: int = 256, originals: bool = False) -> EmbeddingSet | None:
     """Embed the selected clips of a cache with an experiment's checkpoint; rank 0 writes `out_dir`.
 
     Finished chunks are kept in `out_dir/.partial-*` until the end, so an interrupted run resumes.
@@ -113,7 +116,7 @@ def embed_cache(exp_dir: str | Path, cache_dir: str | Path, out_dir: str | Path,
         if cache.settings != bundle.settings:
             raise AudiocsError(f"{cache.root}: feature settings {cache.settings.to_dict()} differ from those of "
                                f"{bundle.checkpoint} ({bundle.settings.to_dict()})")
-        rows = select_rows(cache, folds=folds, indices=indices)
+        rows = select_rows(cache, folds=folds, indices=indices, originals=originals)
         if window is not None:
             cfg = EvalConfig(mode="sliding", window_frames=window, hop_frames=hop or max(window // 2, 1))
         else:

@@ -19,7 +19,7 @@ from audiocs.scoring.trials import Trials, generate_trials, read_key_values, rea
 from audiocs.scoring.wccn import Wccn, fit_wccn
 
 NORMS = ("none", "snorm", "asnorm")
-WCCN_SHRINK = 0.5  # shrinkage of the within-class covariance towards the identity (recipes/speakers search)
+WCCN_SHRINK = 0.5  # shrinkage of the within-class covariance towards the identity (docs/scoring.md)
 
 
 @dataclass(frozen=True)

@@ -3,8 +3,8 @@
 # ({speaker}-{chapter}-{utt}.flac): whole speakers dealt into $folds folds; the model is trained
 # on overlapping segments ($segment s every $hop s) of folds 2..$folds and verified on
 # non-overlapping $test_segment s segments of the unseen speakers of fold 1: cosine scoring,
-# AS-norm against the training speakers' segments, and WCCN fitted on those segments before
-# AS-norm. Both segmentations deal the speakers into the same folds; normalization statistics
+# AS-norm against the training speakers' segments, and WCCN fitted on the training segments
+# before AS-norm. Both segmentations deal the speakers into the same folds; normalization statistics
 # come from the training folds only. Outputs: $exp/scores{,_asnorm,_wccn_asnorm}/metrics.json
 # (EER, minDCF), DET plots, and $exp/report.html with all three beside the training curves.
 
@@ -42,9 +42,13 @@ stage 7 score audiocs score --embeddings "$exp/embeddings/test" --trials "$exp/t
 stage 8 score_asnorm audiocs score --embeddings "$exp/embeddings/test" \
   --trials "$exp/trials.txt" --cohort "$exp/embeddings/cohort" --norm asnorm --top-k 100 \
   --out "$exp/scores_asnorm"
-stage 9 score_wccn_asnorm audiocs score --embeddings "$exp/embeddings/test" \
-  --trials "$exp/trials.txt" --wccn "$exp/embeddings/cohort" --cohort "$exp/embeddings/cohort" \
-  --norm asnorm --top-k 100 --out "$exp/scores_wccn_asnorm"
-stage 10 report audiocs report "$exp/model" "$exp/model" "$exp/model" \
+# WCCN fitted on the training segments (not their speed-perturbed copies), then AS-norm: the
+# back-end that search.sh chose on the validation speakers (stages 28-29)
+stage 9 embed_train audiocs embed --exp-dir "$exp/model" --cache "$train_cache" \
+  --out "$exp/embeddings/train" --folds $(seq 2 "$folds") --originals
+stage 10 score_wccn_asnorm audiocs score --embeddings "$exp/embeddings/test" \
+  --trials "$exp/trials.txt" --wccn "$exp/embeddings/train" --wccn-shrink 0.25 \
+  --cohort "$exp/embeddings/cohort" --norm asnorm --top-k 100 --out "$exp/scores_wccn_asnorm"
+stage 11 report audiocs report "$exp/model" "$exp/model" "$exp/model" \
   --names cosine as-norm wccn+as-norm \
   --scores "$exp/scores" "$exp/scores_asnorm" "$exp/scores_wccn_asnorm" --out "$exp/report.html"

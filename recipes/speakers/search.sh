@@ -152,10 +152,31 @@ backend() {  # backend RUN: embed the validation and cohort segments, score ever
     done
   done
 }
-backends() {  # backends RUN...: every run, then the table $exp/backend.md
-  local r
-  for r in "$@"; do backend "$r" || return; done
+backend_table() {  # backend_table RUN...: $exp/backend.md over every back-end scored so far
   python "$recipe_dir/../_common/variants_table.py" --out "$exp/backend" --sub backend --key eer \
     --scale 100 --digits 2 --lower --also min_dcf_0.01 --title "Scoring back-ends: EER %" "$@"
 }
+backends() {  # backends RUN...: every run, then the table
+  local r
+  for r in "$@"; do backend "$r" || return; done
+  backend_table "$@"
+}
 stage 28 backends backends "$exp"/spk15/crop_frames150_*_seed[0-4]
+# WCCN fitted on the training segments themselves (1.5 s, the originals of folds 3..$folds, not
+# their speed-perturbed copies: 7,129 rows against the 627 3 s segments), then AS-norm as above
+backend_train() {  # backend_train RUN: embed the training segments, score with WCCN fitted on them
+  local b=$1/backend a
+  audiocs embed --exp-dir "$1" --cache "$data/train_speed80_1.5s/features-fbank" --out "$b/train" \
+    --folds $(seq 3 "$folds") --originals || return
+  for a in 0.1 0.25 0.5; do
+    audiocs score --embeddings "$b/valid" --trials "$b/trials.txt" --cohort "$b/cohort" \
+      --norm asnorm --top-k 100 --no-plots --wccn "$b/train" --wccn-shrink $a \
+      --out "$b/wccn_train$a+asnorm" || return
+  done
+}
+backends_train() {  # backends_train RUN...: every run, then the table
+  local r
+  for r in "$@"; do backend_train "$r" || return; done
+  backend_table "$@"
+}
+stage 29 backends_train backends_train "$exp"/spk15/crop_frames150_*_seed[0-4]

@@ -126,3 +126,23 @@ def test_two_gloo_ranks_match_one_process(tmp_path, tone_cache):
     one, two = read_embeddings(tmp_path / "one"), read_embeddings(tmp_path / "two")
     assert two.ids == one.ids and two.speakers == one.speakers
     np.testing.assert_allclose(two.vectors, one.vectors, atol=1e-5)
+
+
+def test_select_rows_keeps_folds_order_and_leaves_out_copies():
+    from pathlib import Path
+
+    from audiocs.embed import select_rows
+    from audiocs.errors import AudiocsError
+
+    class Cache:  # what select_rows reads of a FeatureCache: 6 clips, rows 2, 4 and 5 speed copies
+        folds, copies, root = np.array([1, 2, 2, 3, 2, 1]), np.array([0, 0, 1, 0, 1, 1], bool), Path("c")
+
+        def __len__(self) -> int:
+            return 6
+
+    cache = Cache()
+    assert select_rows(cache, folds=[2]).tolist() == [1, 2, 4]
+    assert select_rows(cache, folds=[2], originals=True).tolist() == [1]
+    assert select_rows(cache, indices=[5, 3, 0], originals=True).tolist() == [3, 0]
+    with pytest.raises(AudiocsError, match="no clips selected.*originals only"):
+        select_rows(cache, folds=[1], indices=[5], originals=True)

@@ -213,7 +213,9 @@ def test_speakers_recipe_librispeech_subset(real_data, tmp_path):
     for name in ("scores", "scores_asnorm", "scores_wccn_asnorm"):
         m = json.loads((exp / name / "metrics.json").read_text())
         assert m["scored"] > 0 and 0.0 <= m["eer"] <= 1.0
-    assert m["wccn"]["from"].endswith("embeddings/cohort") and m["norm"] == "asnorm"
+    assert m["wccn"]["from"].endswith("embeddings/train") and m["wccn"]["shrink"] == 0.25 and m["norm"] == "asnorm"
+    fitted = {r["speaker"] for r in _read_csv(exp / "embeddings/train/index.csv")}
+    assert fitted == cohort  # the training speakers' segments, not their speed-perturbed copies
     raw, normed, whitened = ((exp / name / "scores.txt").read_text()
                              for name in ("scores", "scores_asnorm", "scores_wccn_asnorm"))
     assert raw.count("\n") == normed.count("\n") == whitened.count("\n") and len({raw, normed, whitened}) == 3
