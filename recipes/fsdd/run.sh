@@ -12,12 +12,15 @@ data=data/fsdd              # manifests and feature caches
 exp=exp/fsdd                # experiments, stage markers and logs
 config=conf/train.yaml      # training config of both tasks (relative to this recipe)
 prep_opts="--cmn true --hop-length 80 --win-length 200 --n-fft 256 --n-mels 40"
+extra_digits=""             # a Speech Commands corpus: its digit words join every digits fold's
+                            # training rows (search.sh stage 23 chose them); "": FSDD alone
 
 . "$(dirname "$0")/../_common/stages.sh" "$@"
 digits=$data/digits/features-logmel split=$data/digits-split speakers=$data/speakers/features-logmel
+extra=(); if [ -n "$extra_digits" ]; then extra=(--extra-digits "$extra_digits"); fi
 
 stage 1 prepare_digits python "$repo_root/data_prep/fsdd.py" --corpus "$corpus" \
-  --out "$data/digits" --task digits $(flag download --download) $prep_opts
+  --out "$data/digits" --task digits $(flag download --download) "${extra[@]}" $prep_opts
 stage 2 split python "$recipe_dir/local/conventional_split.py" \
   --manifest "$data/digits/manifest.csv" --cache "$digits" --out "$split"
 stage 3 train_split audiocs train --config "$(conf "$config")" \

@@ -182,6 +182,17 @@ def test_fsdd_recipe_digits_and_speaker_verification(real_data, tmp_path):
     assert_all_skipped("fsdd", tmp_path, exp, *args)
 
 
+def test_fsdd_recipe_extra_digits_join_the_digits_cache_as_fold_0(real_data, tmp_path):
+    files = sorted((real_data / "fsdd" / "recordings").glob("*_3.wav"))  # take 3: 60 recordings
+    _link_subset(files, tmp_path / "fsdd" / "recordings")
+    run_recipe("fsdd", tmp_path, "corpus=fsdd", f"extra_digits={real_data / 'speech-commands-mini'}",
+               "--stage", "1", "--stop_stage", "1", f"prep_opts={PREP}")
+    rows = _read_csv(tmp_path / "data/fsdd/digits/manifest.csv")
+    extra = [r for r in rows if r["speaker"].startswith("sc-")]
+    assert len(rows) == 160 and len(extra) == 100 and {r["fold"] for r in extra} == {"0"}
+    assert {r["fold"] for r in rows if r not in extra} == {"1", "2", "3", "4", "5", "6"}
+
+
 @pytest.mark.slow
 def test_speakers_recipe_librispeech_subset(real_data, tmp_path):
     source = real_data / "librispeech-mini" / "train-clean-100"
