@@ -165,11 +165,11 @@ def _add_score(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_score(args: argparse.Namespace) -> int:
-    from audiocs.scoring.pipeline import WCCN_SHRINK, run_score
+    from audiocs.scoring.pipeline import run_score
 
     m = run_score(args.embeddings, args.trials, args.out, cohort=args.cohort, norm=args.norm, top_k=args.top_k,
                   mean_from=args.mean_from, wccn_from=args.wccn, wccn_by=args.wccn_by,
-                  wccn_shrink=WCCN_SHRINK if args.wccn_shrink is None else args.wccn_shrink,
+                  wccn_shrink=args.wccn_shrink,
                   skip_missing=args.skip_missing, by=args.by,
                   few_shot=args.few_shot, episodes=args.episodes, seed=args.seed, plots=not args.no_plots)
     if m["skipped_missing"]:

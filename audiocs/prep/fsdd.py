@@ -12,6 +12,7 @@ digits task: other voices that every fold trains on and none tests on (fold 0 is
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from pathlib import Path
 
@@ -114,19 +115,17 @@ def trim_extra(rows: list[ManifestRow], out_dir: Path) -> list[ManifestRow]:
             continue
         rel = Path(EXTRA_DIR) / f"{r.id.removeprefix('sc/')}.wav"
         target = out_dir / rel
-        try:
-            wave, rate = read_audio(r.extra["source"])
-        except AudioError:
-            out.append(r)
-            continue
-        start, stop = speech_span(wave, rate)
-        if not target.is_file():
+        if not target.is_file():  # cut once; a re-run only reads the cut file's length
+            try:
+                wave, rate = read_audio(r.extra["source"])
+            except AudioError:
+                out.append(r)
+                continue
+            start, stop = speech_span(wave, rate)
             target.parent.mkdir(parents=True, exist_ok=True)
             with atomic_path(target) as tmp:
                 sf.write(tmp, wave[start:stop], rate, subtype="FLOAT", format="WAV")
-        out.append(ManifestRow(id=r.id, path=rel.as_posix(), label=r.label, label_name=r.label_name,
-                               fold=r.fold, speaker=r.speaker, duration=(stop - start) / rate,
-                               extra=r.extra))
+        out.append(dataclasses.replace(r, path=rel.as_posix(), duration=sf.info(target).duration))
     return out
 
 

@@ -19,7 +19,6 @@ from audiocs.scoring.trials import Trials, generate_trials, read_key_values, rea
 from audiocs.scoring.wccn import Wccn, fit_wccn
 
 NORMS = ("none", "snorm", "asnorm")
-WCCN_SHRINK = 0.5  # shrinkage of the within-class covariance towards the identity (docs/scoring.md)
 
 
 @dataclass(frozen=True)
@@ -84,12 +83,12 @@ def write_scores(scored: ScoredTrials, path: str | Path) -> Path:
 def run_score(embeddings: str | Path, trials_path: str | Path, out_dir: str | Path, *,
               cohort: str | Path | None = None, norm: str = "none", top_k: int = 300,
               mean_from: str | Path | None = None, wccn_from: str | Path | None = None,
-              wccn_by: str = "speaker", wccn_shrink: float = WCCN_SHRINK, skip_missing: bool = False,
+              wccn_by: str = "speaker", wccn_shrink: float | None = None, skip_missing: bool = False,
               by: str | None = None, few_shot: int | None = None, episodes: int = 10, seed: int = 0,
               plots: bool = True) -> dict:
     """Score a trial list and write scores.txt, metrics.json, det.png and score_hist.png to `out_dir`.
 
-    `wccn_from`: an embeddings folder whose classes (`wccn_by`) fit WCCN with `wccn_shrink`. With
+    `wccn_from`: an embeddings folder whose classes (`wccn_by`) fit WCCN with `wccn_shrink` (None: the default). With
     `by` ('speaker' or 'label'), also retrieval metrics, and few-shot accuracy when `few_shot` = k.
     """
     es = read_embeddings(embeddings)
@@ -107,7 +106,7 @@ def run_score(embeddings: str | Path, trials_path: str | Path, out_dir: str | Pa
     write_scores(scored, out / "scores.txt")
     metrics: dict = {"embeddings": str(embeddings), "trials_file": str(trials_path), "norm": norm,
                      "top_k": top_k if norm == "asnorm" else None,
-                     "wccn": None if wccn is None else {"from": str(wccn_from), "by": wccn_by, "shrink": wccn_shrink},
+                     "wccn": None if wccn is None else {"from": str(wccn_from), "by": wccn_by, "shrink": wccn.shrink},
                      "skipped_missing": scored.skipped,
                      "scored": int(len(scored.scores))}
     labels = scored.labels

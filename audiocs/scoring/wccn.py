@@ -21,6 +21,8 @@ import numpy as np
 from audiocs.errors import AudiocsError
 from audiocs.scoring.io import l2_normalize
 
+SHRINK = 0.5  # the default shrinkage `a` (the speaker recipe's choice on its 3 s cohort segments)
+
 
 @dataclass(frozen=True)
 class Wccn:
@@ -48,9 +50,11 @@ def within_class_covariance(vectors: np.ndarray, keys: Sequence[str]) -> np.ndar
     return dev.T @ dev / len(x)
 
 
-def fit_wccn(vectors: np.ndarray, keys: Sequence[str], *, shrink: float = 0.5,
+def fit_wccn(vectors: np.ndarray, keys: Sequence[str], *, shrink: float | None = None,
              where: str = "<memory>") -> Wccn:
-    """Fit WCCN on rows `vectors` (N, D) of classes `keys` (N,) with shrinkage `shrink` in [0, 1]."""
+    """Fit WCCN on rows `vectors` (N, D) of classes `keys` (N,) with shrinkage `shrink` in [0, 1]
+    (None: :data:`SHRINK`)."""
+    shrink = SHRINK if shrink is None else shrink
     if not 0.0 <= shrink <= 1.0:
         raise AudiocsError(f"WCCN shrinkage must lie in [0, 1], got {shrink}")
     x = l2_normalize(vectors).astype(np.float64)

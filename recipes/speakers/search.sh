@@ -156,12 +156,12 @@ backend_table() {  # backend_table TABLE RUN...: $exp/TABLE.md over every back-e
   python "$recipe_dir/../_common/variants_table.py" --out "$exp/$1" --sub backend --key eer \
     --scale 100 --digits 2 --lower --also min_dcf_0.01 --title "Scoring back-ends: EER %" "${@:2}"
 }
-backends() {  # backends RUN...: every run, then the table
+over_runs() {  # over_runs FUNC TABLE RUN...: FUNC on every run, then the table $exp/TABLE.md
   local r
-  for r in "$@"; do backend "$r" || return; done
-  backend_table backend "$@"
+  for r in "${@:3}"; do "$1" "$r" || return; done
+  backend_table "${@:2}"
 }
-stage 28 backends backends "$exp"/spk15/crop_frames150_*_seed[0-4]
+stage 28 backends over_runs backend backend "$exp"/spk15/crop_frames150_*_seed[0-4]
 # WCCN fitted on the training segments themselves (1.5 s, the originals of folds 3..$folds, not
 # their speed-perturbed copies: 7,129 rows against the 627 3 s segments), then AS-norm as above
 backend_train() {  # backend_train RUN: embed the training segments, score with WCCN fitted on them
@@ -174,20 +174,11 @@ backend_train() {  # backend_train RUN: embed the training segments, score with 
       --out "$b/wccn_train$a+asnorm" || return
   done
 }
-backends_train() {  # backends_train RUN...: every run, then the table
-  local r
-  for r in "$@"; do backend_train "$r" || return; done
-  backend_table backend "$@"
-}
-stage 29 backends_train backends_train "$exp"/spk15/crop_frames150_*_seed[0-4]
+stage 29 backends_train over_runs backend_train backend "$exp"/spk15/crop_frames150_*_seed[0-4]
 # CS-Softmax's margin 0.35 in place of the spec's 0.25 on the 1.5 s segments, three seeds (against
 # spk15_5seeds' seeds 0-2): tighter speaker classes, the within-speaker spread that WCCN removes
 stage 30 ecapa_1.5s_margin035 audiocs search "${seg15[@]}" --space loss.margin=0.35 \
   --exp-dir "$exp/spk18" --out "$exp/spk18"
 # stage 30's models with every back-end of stages 28-29 (compare with backend.md's models 1-3)
-both_backends() {  # both_backends TABLE RUN...
-  local r
-  for r in "${@:2}"; do backend "$r" && backend_train "$r" || return; done
-  backend_table "$@"
-}
-stage 31 margin035_backends both_backends spk18_backend "$exp"/spk18/margin0.35_*_seed[0-2]
+both_backends() { backend "$1" && backend_train "$1"; }  # both_backends RUN
+stage 31 margin035_backends over_runs both_backends spk18_backend "$exp"/spk18/margin0.35_*_seed[0-2]
