@@ -55,7 +55,9 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def _add_evaluate(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("evaluate", help="accuracy, macro-F1, confusion matrix of a trained model")
-    p.add_argument("--exp-dir", required=True, help="experiment folder of `audiocs train`")
+    p.add_argument("--exp-dir", required=True, nargs="+",
+                   help="experiment folder of `audiocs train`; several: an ensemble (their class "
+                        "scores averaged)")
     p.add_argument("--fold", type=int, default=None, help="evaluate exp-dir/fold<k> (crossval)")
     p.add_argument("--split", default="test", choices=["test", "valid", "train"])
     p.add_argument("--cache-dir", default=None, help="another cache with the same classes")
@@ -64,7 +66,8 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--adapt-bn", action=argparse.BooleanOptionalAction, default=None,
                    help="re-estimate BatchNorm statistics on the split's clips first "
                         "(default: the config's eval.adapt_bn)")
-    p.add_argument("--out", default=None, help="output folder (default EXP/eval/<split>)")
+    p.add_argument("--out", default=None, help="output folder (default EXP/eval/<split>, "
+                   "an ensemble's FIRST/eval/<split>_ensemble)")
     p.set_defaults(func=cmd_evaluate)
 
 

@@ -106,6 +106,9 @@ class TrainConfig:
     channels_last: bool = True  # conv weights in NHWC order: same results, faster convolutions
     progress: bool = True  # tqdm bars
     tensorboard: bool = False  # EXP/tensorboard/ (pip install audiocs[tensorboard])
+    # fine-tuning: start from the model and classifier weights (and input scaling) of this
+    # checkpoint or experiment folder (its best.pt, else last.pt); optimizer and schedules fresh
+    init_from: str | None = None
 
 
 @dataclass

@@ -23,7 +23,7 @@ from audiocs.experiment import (BEST, CURVES, EVAL_DIR, METRICS_JSON, PREDICTION
 from audiocs.fileio import atomic_write
 from audiocs.manifest import ManifestRow
 from audiocs.plots import plot_confusion, plot_training_curves
-from audiocs.runner import clip_outputs, load_for_inference, resolve_device
+from audiocs.runner import InferenceBundle, clip_outputs, load_for_inference, resolve_device
 from audiocs.splits import resolve_splits
 
 TOP_K = 3  # classes listed per clip in predictions.csv
@@ -55,15 +55,61 @@ class EvalResult:
     out_dir: Path
 
 
-def evaluate_experiment(exp_dir: str | Path, *, split: str = "test", fold: int | None = None,
-                        cache_dir: str | None = None, device: str = "cpu",
-                        checkpoint: str = BEST, adapt_bn: bool | None = None,
+def evaluate_experiment(exp_dir: str | Path | Sequence[str | Path], *, split: str = "test",
+                        fold: int | None = None, cache_dir: str | None = None,
+                        device: str = "cpu", checkpoint: str = BEST,
+                        adapt_bn: bool | None = None,
                         out_dir: str | Path | None = None) -> EvalResult:
     """Score one split with the best checkpoint (or `checkpoint`, e.g. last.pt); write metrics,
     confusion CSV/PNG, curves PNG to `out_dir` (default EXP/eval/<split>).
 
+    Several experiment folders make an ensemble: each model scores the split with its own
+    normalization and evaluation settings, and the class scores (cosines, or logits for the
+    softmax baseline; every member must have the same loss, classes and split) are averaged
+    before the argmax. Its default output folder is FIRST/eval/<split>_ensemble.
+
     `adapt_bn` (default: the config's `eval.adapt_bn`) first re-estimates the BatchNorm
     statistics on the split's own clips (:func:`audiocs.adapt.adapt_batchnorm`)."""
+    dirs = [exp_dir] if isinstance(exp_dir, (str, Path)) else list(exp_dir)
+    if not dirs:
+        raise AudiocsError("evaluate: no experiment folder given")
+    members = [_score_split(d, split, fold, cache_dir, device, checkpoint, adapt_bn)
+               for d in dirs]
+    first = members[0]
+    for m in members[1:]:
+        _check_same(first, m)
+    scores = torch.stack([m.scores for m in members]).mean(dim=0)
+    bundle, cache, indices = first.bundle, first.cache, first.indices
+    labels = cache.labels[indices]
+    predicted = bundle.loss.predict(scores).numpy()
+    metrics = classification_metrics(labels, predicted, len(bundle.class_names))
+    name = split if len(members) == 1 else f"{split}_ensemble"
+    out = Path(out_dir) if out_dir is not None else eval_dir(first.exp, name)
+    checkpoints = [str(m.bundle.checkpoint) for m in members]
+    _write_outputs(out, metrics, bundle.class_names, split, len(indices), bundle.epoch,
+                   checkpoints[0], first.adapt, ensemble=checkpoints if len(members) > 1 else None)
+    write_predictions(out / PREDICTIONS, [cache.rows[i] for i in indices.tolist()], scores,
+                      bundle.class_names)
+    history = read_history(first.exp)
+    if history and len(members) == 1:
+        plot_training_curves(history, first.exp / EVAL_DIR / CURVES)
+    return EvalResult(split, metrics["accuracy"], metrics["macro_f1"], len(indices), out)
+
+
+@dataclass
+class _MemberScores:
+    """One model's class scores (N, C) on a split, with what produced them."""
+
+    exp: Path
+    bundle: InferenceBundle
+    cache: FeatureCache
+    indices: np.ndarray
+    scores: torch.Tensor
+    adapt: bool
+
+
+def _score_split(exp_dir: str | Path, split: str, fold: int | None, cache_dir: str | None,
+                 device: str, checkpoint: str, adapt_bn: bool | None) -> _MemberScores:
     exp = resolve_exp_dir(exp_dir, fold)
     bundle = load_for_inference(exp, prefer=checkpoint)
     cfg = bundle.config
@@ -89,18 +135,24 @@ def evaluate_experiment(exp_dir: str | Path, *, split: str = "test", fold: int |
                         crop_frames=cfg.data.crop_frames, batch_size=cfg.data.batch_size, device=dev)
     scores = clip_outputs(bundle.model.to(dev), bundle.classifier.to(dev), cache, indices,
                           bundle.mean, bundle.std, cfg.eval, dev)
-    labels = cache.labels[indices]
-    predicted = bundle.loss.predict(scores).numpy()
-    metrics = classification_metrics(labels, predicted, len(bundle.class_names))
-    out = Path(out_dir) if out_dir is not None else eval_dir(exp, split)
-    _write_outputs(out, metrics, bundle.class_names, split, len(indices), bundle.epoch,
-                   str(bundle.checkpoint), adapt)
-    write_predictions(out / PREDICTIONS, [cache.rows[i] for i in indices.tolist()], scores,
-                      bundle.class_names)
-    history = read_history(exp)
-    if history:
-        plot_training_curves(history, exp / EVAL_DIR / CURVES)
-    return EvalResult(split, metrics["accuracy"], metrics["macro_f1"], len(indices), out)
+    return _MemberScores(exp, bundle, cache, indices, scores.cpu(), adapt)
+
+
+def _check_same(first: _MemberScores, other: _MemberScores) -> None:
+    """An ensemble member must score the same clips, classes and kind of score as the first."""
+    a, b = first.bundle, other.bundle
+    if b.loss_name != a.loss_name:
+        raise AudiocsError(f"{b.checkpoint}: loss {b.loss_name}, but {a.checkpoint} has "
+                           f"{a.loss_name}; an ensemble averages scores of one loss only")
+    if b.class_names != a.class_names:
+        raise AudiocsError(f"{b.checkpoint}: its {len(b.class_names)} classes are not those of "
+                           f"{a.checkpoint} ({len(a.class_names)})")
+    same_rows = (other.cache.root.resolve() == first.cache.root.resolve()
+                 and np.array_equal(other.indices, first.indices))
+    if not same_rows:
+        raise AudiocsError(f"{other.exp}: its split is not the clips of {first.exp}'s "
+                           f"({other.indices.size} against {first.indices.size} clips of "
+                           f"{other.cache.root} and {first.cache.root})")
 
 
 def write_predictions(path: Path, rows: Sequence[ManifestRow], scores: torch.Tensor,
@@ -119,7 +171,8 @@ def write_predictions(path: Path, rows: Sequence[ManifestRow], scores: torch.Ten
 
 
 def _write_outputs(out: Path, metrics: dict, class_names: list[str], split: str, n: int,
-                   epoch: int, checkpoint: str, adapt_bn: bool = False) -> None:
+                   epoch: int, checkpoint: str, adapt_bn: bool = False,
+                   ensemble: list[str] | None = None) -> None:
     matrix = metrics["confusion"]
     with atomic_write(out / "confusion.csv", newline="") as f:
         writer = csv.writer(f, lineterminator="\n")
@@ -134,6 +187,8 @@ def _write_outputs(out: Path, metrics: dict, class_names: list[str], split: str,
     summary = {"split": split, "clips": n, "accuracy": metrics["accuracy"],
                "macro_f1": metrics["macro_f1"], "checkpoint": checkpoint, "epoch": epoch,
                "adapt_bn": adapt_bn, "per_class_accuracy": dict(zip(class_names, metrics["per_class_accuracy"]))}
+    if ensemble:
+        summary["ensemble"] = ensemble  # every member's checkpoint; their scores were averaged
     with atomic_write(out / METRICS_JSON) as f:
         json.dump(summary, f, indent=2)
     plot_confusion(matrix, class_names, out / "confusion.png",

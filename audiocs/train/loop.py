@@ -23,8 +23,9 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 
 from audiocs.cache import FeatureCache
-from audiocs.checkpoint import (build_modules, check_compatible, load_checkpoint, load_weights,
-                                model_meta, save_checkpoint, set_rng_state, training_state)
+from audiocs.checkpoint import (build_modules, check_compatible, find_checkpoint, load_checkpoint,
+                                load_weights, model_meta, save_checkpoint, set_rng_state,
+                                training_state)
 from audiocs.config import Config, config_to_dict, config_to_yaml, load_config
 from audiocs.data import ClipDataset, FreqWarp, SpecAugment, collate_clips, mixup
 from audiocs.distributed import (DistContext, EpochBatchSampler, all_reduce_sum, barrier,
@@ -231,6 +232,17 @@ class Trainer:
             state["ema"] = self.ema.state_dict()
         return state
 
+    def initialize(self, state: dict[str, Any], path: Path) -> None:
+        """Fine-tuning: the checkpoint's model and classifier (the averaged weights where it
+        kept an average); loss, optimizer, schedules and the count of steps start afresh."""
+        net = self.network
+        load_weights(net.model, state["model"], path, "model")
+        load_weights(net.classifier, state["classifier"], path, "classifier")
+        if self.ema is not None:
+            self.ema.load_state_dict({"updates": 0}, {f"{part}.{k}": v for part in
+                                                      ("model", "classifier")
+                                                      for k, v in state[part].items()})
+
     def restore(self, state: dict[str, Any], path: Path) -> Progress:
         net = self.network
         live = state["live"] if self.ema is not None else state
@@ -247,6 +259,19 @@ class Trainer:
         self.margin_schedule.load_state_dict(state["margin_schedule"])
         set_rng_state(state["rng"])
         return Progress(**state["progress"])
+
+
+def _init_source(cfg: Config, cache: FeatureCache,
+                 ctx: DistContext) -> tuple[Path, dict[str, Any]]:
+    """`train.init_from`'s checkpoint file and state; its features must be this cache's."""
+    path = find_checkpoint(cfg.train.init_from, BEST)
+    state = load_checkpoint(path, map_location=ctx.device)
+    ours, theirs = cache.settings.to_dict(), state["meta"]["feature_settings"]
+    if ours != theirs:
+        changed = sorted(k for k in set(ours) | set(theirs) if ours.get(k) != theirs.get(k))
+        raise AudiocsError(f"{path}: train.init_from was trained on other features than "
+                           f"{cache.root} ({', '.join(changed)} differ)")
+    return path, state
 
 
 def _prepare_exp_dir(cfg: Config, exp: Path, resume: bool, ctx: DistContext) -> Path | None:
@@ -326,6 +351,9 @@ def _train(cfg: Config, exp: Path, resume: bool, ctx: DistContext) -> dict[str, 
     seed_everything(cfg.train.seed)
     # input scaling from this run's training rows only: no validation or test frame shapes it
     mean, std = cache.stats(splits.train)
+    init = _init_source(cfg, cache, ctx) if cfg.train.init_from else None
+    if init is not None:  # fine-tuning keeps the input scaling that its weights were trained on
+        mean, std = init[1]["meta"]["mean"].numpy(), init[1]["meta"]["std"].numpy()
     meta = model_meta(cfg, n_features=cache.num_features, class_names=cache.class_names,
                       settings=cache.settings, mean=mean, std=std)
     trainer = build_trainer(cfg, ctx, cache, splits, meta)
@@ -335,6 +363,9 @@ def _train(cfg: Config, exp: Path, resume: bool, ctx: DistContext) -> dict[str, 
         state = load_checkpoint(resume_from, map_location=ctx.device)
         check_compatible(state["meta"], meta, resume_from)
         progress = trainer.restore(state, resume_from)
+    elif init is not None:
+        check_compatible(init[1]["meta"], meta, init[0])
+        trainer.initialize(init[1], init[0])
     if ctx.is_main:
         print(f"{exp}: {splits.description}; {len(trainer.sampler)} batches per epoch"
               + (f"; resuming at epoch {progress.epoch + 1}, batch {progress.step}"

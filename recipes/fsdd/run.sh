@@ -14,6 +14,8 @@ config=conf/train.yaml      # training config of both tasks (relative to this re
 prep_opts="--cmn true --hop-length 80 --win-length 200 --n-fft 256 --n-mels 40"
 extra_digits=""             # a Speech Commands corpus: its digit words join every digits fold's
                             # training rows (search.sh stage 23 chose them); "": FSDD alone
+ensemble_seeds="1 2"        # seeds of more leave-one-speaker-out models: with stage 5's, one
+                            # ensemble per fold (search.sh stage 25 chose three models)
 
 . "$(dirname "$0")/../_common/stages.sh" "$@"
 digits=$data/digits/features-logmel split=$data/digits-split speakers=$data/speakers/features-logmel
@@ -43,15 +45,36 @@ adapt_folds() {  # adapt_folds CROSSVAL_DIR: each fold's test speaker with --ada
     --key accuracy --also macro_f1 --title "Test speaker accuracy" "$1"/fold*
 }
 stage 6 adapt_bn_speakers adapt_folds "$exp/digits_by_speaker"
-stage 7 prepare_speakers python "$repo_root/data_prep/fsdd.py" --corpus "$corpus" \
+# an ensemble per fold: the same setting trained with more seeds, the class cosines of every
+# seed's model averaged (audiocs evaluate with several experiment folders)
+train_seeds() {  # train_seeds: one crossval folder per seed of $ensemble_seeds
+  local s
+  for s in $ensemble_seeds; do
+    audiocs crossval --config "$(conf "$config")" --set data.cache_dir="$digits" \
+      --set data.valid_split=folds "${set_args[@]}" --set train.seed="$s" \
+      --exp-dir "$exp/digits_by_speaker_seed$s" || return
+  done
+}
+stage 7 train_seeds train_seeds
+ensemble_folds() {  # ensemble_folds CROSSVAL_DIR: each fold's models together, then a table
+  local f s members
+  for f in "$1"/fold*; do
+    members=("$f"); for s in $ensemble_seeds; do members+=("$1_seed$s/$(basename "$f")"); done
+    audiocs evaluate --exp-dir "${members[@]}" --out "$f/eval/test_ensemble" || return
+  done
+  python "$repo_root/recipes/_common/variants_table.py" --out "$1/ensemble" --sub eval \
+    --key accuracy --also macro_f1 --title "Test speaker accuracy" "$1"/fold*
+}
+stage 8 ensemble_speakers ensemble_folds "$exp/digits_by_speaker"
+stage 9 prepare_speakers python "$repo_root/data_prep/fsdd.py" --corpus "$corpus" \
   --out "$data/speakers" --task speakers $prep_opts
-stage 8 train_speakers audiocs train --config "$(conf "$config")" \
+stage 10 train_speakers audiocs train --config "$(conf "$config")" \
   --set data.cache_dir="$speakers" "${set_args[@]}" --fold 1 --exp-dir "$exp/speakers" --resume
-stage 9 embed audiocs embed --exp-dir "$exp/speakers" --cache "$speakers" \
+stage 11 embed audiocs embed --exp-dir "$exp/speakers" --cache "$speakers" \
   --out "$exp/speakers/embeddings" --folds 1
-stage 10 trials audiocs trials --embeddings "$exp/speakers/embeddings" \
+stage 12 trials audiocs trials --embeddings "$exp/speakers/embeddings" \
   --out "$exp/speakers/trials.txt" --by speaker
-stage 11 score audiocs score --embeddings "$exp/speakers/embeddings" \
+stage 13 score audiocs score --embeddings "$exp/speakers/embeddings" \
   --trials "$exp/speakers/trials.txt" --out "$exp/speakers/scores"
-stage 12 report audiocs report "$exp/digits_split" "$exp/digits_by_speaker" "$exp/speakers" \
+stage 14 report audiocs report "$exp/digits_split" "$exp/digits_by_speaker" "$exp/speakers" \
   --out "$exp/report.html"

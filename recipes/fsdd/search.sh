@@ -110,3 +110,31 @@ adapt_valid() {  # adapt_valid TABLE RUN...: each run's validation split both wa
     --key accuracy --also macro_f1 --title "Validation speaker accuracy, last epoch" "$@"
 }
 stage 24 adapt_bn adapt_valid adapt_bn_w8 "$exp"/ema_w8/ema_decay0.99_*_seed0_fold[1-6]
+# an ensemble of three models, seeds 0-2 of one setting with their class cosines averaged
+# (`audiocs evaluate` with several experiment folders), against each seed alone; stage 23's
+# models (width 8, weight average 0.99, last epoch), with and without the Speech Commands
+# digits; no training
+ensemble_valid() {  # ensemble_valid TABLE RUN...: seed-0 runs; each seed alone, then all three
+  local table=$1 r s members
+  shift
+  for r in "$@"; do
+    members=()
+    for s in 0 1 2; do
+      members+=("${r/_seed0_fold/_seed${s}_fold}")
+      audiocs evaluate --exp-dir "${members[-1]}" --split valid --checkpoint last.pt \
+        --out "$r/ensemble/seed$s" || return
+    done
+    audiocs evaluate --exp-dir "${members[@]}" --split valid --checkpoint last.pt \
+      --out "$r/ensemble/seeds0-2" || return
+  done
+  python "$recipe_dir/../_common/variants_table.py" --out "$exp/$table" --sub ensemble \
+    --key accuracy --also macro_f1 --title "Validation speaker accuracy, last epoch" "$@"
+}
+ensemble_both() {  # ensemble_both: stage 23's runs with the Speech Commands digits, then without
+  local r with=() without=()
+  for r in "$exp"/extra_seeds_w8/*_seed0_fold[1-6]; do
+    if [[ $r == *-sc_features-* ]]; then with+=("$r"); else without+=("$r"); fi
+  done
+  ensemble_valid ensemble_extra_w8 "${with[@]}" && ensemble_valid ensemble_w8 "${without[@]}"
+}
+stage 25 ensemble ensemble_both

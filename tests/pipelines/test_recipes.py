@@ -173,6 +173,12 @@ def test_fsdd_recipe_digits_and_speaker_verification(real_data, tmp_path):
     rows = (exp / "digits_by_speaker/adapt_bn.md").read_text().splitlines()
     assert sorted(r.split(" | ")[1] for r in rows if r.startswith("| 1 |") or r.startswith("| 2 |")) == [
         "test", "test_adapt_bn"]
+    for k in range(1, 7):  # stages 7-8: seeds 1 and 2 of every fold, and the three as one ensemble
+        ensemble = json.loads((exp / f"digits_by_speaker/fold{k}/eval/test_ensemble/metrics.json").read_text())
+        assert ensemble["clips"] == 20 and [Path(c).parents[2].name for c in ensemble["ensemble"]] == [
+            "digits_by_speaker", "digits_by_speaker_seed1", "digits_by_speaker_seed2"]
+        assert "seed: 2" in (exp / f"digits_by_speaker_seed2/fold{k}/config.yaml").read_text()
+    assert "| test_ensemble |" in (exp / "digits_by_speaker/ensemble.md").read_text()
     index = _read_csv(exp / "speakers/embeddings/index.csv")
     assert len(index) == 6 * 10 and {r["speaker"] for r in index} == {
         "george", "jackson", "lucas", "nicolas", "theo", "yweweler"}
