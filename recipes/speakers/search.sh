@@ -182,3 +182,16 @@ stage 30 ecapa_1.5s_margin035 audiocs search "${seg15[@]}" --space loss.margin=0
 # stage 30's models with every back-end of stages 28-29 (compare with backend.md's models 1-3)
 both_backends() { backend "$1" && backend_train "$1"; }  # both_backends RUN
 stage 31 margin035_backends over_runs both_backends spk18_backend "$exp"/spk18/margin0.35_*_seed[0-2]
+# large-margin fine-tuning: spk15_5seeds' models of seeds 0-2 trained on for 3 more epochs on 3 s
+# segments (every 1 s, with the speed-perturbed copies; the test segments' length) with
+# CS-Softmax's margin 0.4 in place of 0.25 and AdamW 3e-4 decaying to 1e-5 (`train.init_from`:
+# their weights and input scaling, a fresh optimizer; no validation rows, so the last epoch is
+# kept: the original models already classify all of them); every back-end of stages 28-29
+lmft() {  # lmft RUN: fine-tune RUN into RUN/lmft, then score it with every back-end
+  audiocs train --config "$1/config.yaml" --set train.init_from="$1" \
+    --set data.cache_dir="$data/train_speed80_3s/features-fbank" --set data.crop_frames=300 \
+    --set loss.margin=0.4 --set optim.lr=3e-4 --set train.epochs=3 \
+    --set data.valid_split=folds --exp-dir "$1/lmft" \
+    --resume && both_backends "$1/lmft"
+}
+stage 32 lmft over_runs lmft lmft_backend "$exp"/spk15/crop_frames150_*_seed[0-2]
