@@ -3,7 +3,7 @@
 # speaker-independent (leave one speaker out, 6 folds), then closed-set speaker verification
 # (speaker model trained on takes 10-49, trials among takes 0-9 of the same 6 speakers).
 # Outputs: $exp/digits_split/eval/test/metrics.json, $exp/digits_by_speaker/crossval.md (and
-# adapt_bn.md: the same models adapted to each test speaker),
+# adapt_bn.md: the same models adapted to each test speaker; ensemble.md: with seeds 1 and 2),
 # $exp/speakers/scores/metrics.json (EER, minDCF); $exp/report.html, all three on one page.
 
 corpus=data/fsdd            # the corpus: recordings/{digit}_{speaker}_{index}.wav
@@ -15,7 +15,7 @@ prep_opts="--cmn true --hop-length 80 --win-length 200 --n-fft 256 --n-mels 40"
 extra_digits=""             # a Speech Commands corpus: its digit words join every digits fold's
                             # training rows (search.sh stage 23 chose them); "": FSDD alone
 ensemble_seeds="1 2"        # seeds of more leave-one-speaker-out models: with stage 5's, one
-                            # ensemble per fold (search.sh stage 25 chose three models)
+                            # ensemble per fold (search.sh stages 25-27 chose three models)
 
 . "$(dirname "$0")/../_common/stages.sh" "$@"
 digits=$data/digits/features-logmel split=$data/digits-split speakers=$data/speakers/features-logmel
