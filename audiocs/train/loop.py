@@ -239,9 +239,7 @@ class Trainer:
         load_weights(net.model, state["model"], path, "model")
         load_weights(net.classifier, state["classifier"], path, "classifier")
         if self.ema is not None:
-            self.ema.load_state_dict({"updates": 0}, {f"{part}.{k}": v for part in
-                                                      ("model", "classifier")
-                                                      for k, v in state[part].items()})
+            self.ema.load_state_dict({"updates": 0}, _network_state(state))
 
     def restore(self, state: dict[str, Any], path: Path) -> Progress:
         net = self.network
@@ -249,9 +247,7 @@ class Trainer:
         load_weights(net.model, live["model"], path, "model")
         load_weights(net.classifier, live["classifier"], path, "classifier")
         if self.ema is not None:  # the averaged weights are the checkpoint's model and classifier
-            shadow = {f"{part}.{k}": v for part in ("model", "classifier")
-                      for k, v in state[part].items()}
-            self.ema.load_state_dict(state["ema"], shadow)
+            self.ema.load_state_dict(state["ema"], _network_state(state))
         self.loss.load_state_dict(state["loss"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.scaler.load_state_dict(state["scaler"])
@@ -259,6 +255,11 @@ class Trainer:
         self.margin_schedule.load_state_dict(state["margin_schedule"])
         set_rng_state(state["rng"])
         return Progress(**state["progress"])
+
+
+def _network_state(state: dict[str, Any]) -> dict[str, torch.Tensor]:
+    """A checkpoint's model and classifier weights as one Network state dict."""
+    return {f"{part}.{k}": v for part in ("model", "classifier") for k, v in state[part].items()}
 
 
 def _init_source(cfg: Config, cache: FeatureCache,
