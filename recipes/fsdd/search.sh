@@ -114,20 +114,24 @@ stage 24 adapt_bn adapt_valid adapt_bn_w8 "$exp"/ema_w8/ema_decay0.99_*_seed0_fo
 # (`audiocs evaluate` with several experiment folders), against each seed alone; stage 23's
 # models (width 8, weight average 0.99, last epoch), with and without the Speech Commands
 # digits; no training
-ensemble_valid() {  # ensemble_valid TABLE "SEEDS" RUN...: seed-0 runs; each seed alone, then all
-  local table=$1 seeds=($2) r s members
-  shift 2
+# ensemble_valid TABLE "SEEDS" "SIZES" RUN...: for each seed-0 RUN, each seed alone and, for each
+# N of SIZES, the first N seeds as one ensemble (in RUN/TABLE/); then the table $exp/TABLE.md
+ensemble_valid() {
+  local table=$1 seeds=($2) sizes=($3) r s n members
+  shift 3
   for r in "$@"; do
     members=()
     for s in "${seeds[@]}"; do
       members+=("${r/_seed0_fold/_seed${s}_fold}")
       audiocs evaluate --exp-dir "${members[-1]}" --split valid --checkpoint last.pt \
-        --out "$r/ensemble/seed$s" || return
+        --out "$r/$table/seed$s" || return
     done
-    audiocs evaluate --exp-dir "${members[@]}" --split valid --checkpoint last.pt \
-      --out "$r/ensemble/seeds${seeds[0]}-${seeds[-1]}" || return
+    for n in "${sizes[@]}"; do
+      audiocs evaluate --exp-dir "${members[@]:0:n}" --split valid --checkpoint last.pt \
+        --out "$r/$table/seeds${seeds[0]}-${seeds[n - 1]}" || return
+    done
   done
-  python "$recipe_dir/../_common/variants_table.py" --out "$exp/$table" --sub ensemble \
+  python "$recipe_dir/../_common/variants_table.py" --out "$exp/$table" --sub "$table" \
     --key accuracy --also macro_f1 --title "Validation speaker accuracy, last epoch" "$@"
 }
 stage23_runs() {  # stage23_runs with|without: stage 23's seed-0 runs with/without the extra digits
@@ -140,13 +144,13 @@ stage23_runs() {  # stage23_runs with|without: stage 23's seed-0 runs with/witho
   done
 }
 ensemble_both() {  # ensemble_both: seeds 0-2 with the Speech Commands digits, then without
-  ensemble_valid ensemble_extra_w8 "0 1 2" $(stage23_runs with) &&
-  ensemble_valid ensemble_w8 "0 1 2" $(stage23_runs without)
+  ensemble_valid ensemble_extra_w8 "0 1 2" 3 $(stage23_runs with) &&
+  ensemble_valid ensemble_w8 "0 1 2" 3 $(stage23_runs without)
 }
 stage 25 ensemble ensemble_both
 # five models in place of three: seeds 3 and 4 of the recipe's setting (with the Speech Commands
-# digits), then each seed alone and seeds 0-4 as one ensemble, beside stage 25's seeds 0-2
+# digits), then each seed alone, seeds 0-2 and seeds 0-4 as one ensemble each
 stage 26 extra_seeds34 audiocs search "${last[@]}" --set train.ema_decay=0.99 --seeds 3 4 \
   --space "data.cache_dir=$data-sc/features-logmel" --exp-dir "$exp/extra_seeds_w8" \
   --out "$exp/extra_seeds34_w8"
-stage 27 ensemble5 ensemble_valid ensemble5_extra_w8 "0 1 2 3 4" $(stage23_runs with)
+stage 27 ensemble5 ensemble_valid ensemble5_extra_w8 "0 1 2 3 4" "3 5" $(stage23_runs with)

@@ -194,4 +194,9 @@ lmft() {  # lmft RUN: fine-tune RUN into RUN/lmft, then score it with every back
     --set data.valid_split=folds --exp-dir "$1/lmft" \
     --resume && both_backends "$1/lmft"
 }
-stage 32 lmft over_runs lmft lmft_backend "$exp"/spk15/crop_frames150_*_seed[0-2]
+lmft_runs() {  # lmft_runs RUN...: lmft on every run, then the table of the fine-tuned models
+  local r
+  for r in "$@"; do lmft "$r" || return; done
+  backend_table lmft_backend "${@/%//lmft}"
+}
+stage 32 lmft lmft_runs "$exp"/spk15/crop_frames150_*_seed[0-2]
