@@ -13,10 +13,17 @@ one segment is kept whole. Segment rows carry ``source``, ``start`` and ``end`` 
 Optional speed perturbation (``speed`` factors, e.g. 0.9 and 1.1, for the speakers of
 ``perturb_folds``; see :func:`audiocs.prep.common.perturb_speed`): each copy is a new speaker
 ``sp<factor>-<speaker>`` with a label after the original ones, cut like any utterance.
+
+Optional extra training speakers (``extra_speakers``: another corpus, any layout above or a
+Speech Commands corpus, ``<word>/<speaker>_nohash_<n>.wav``): speakers ``extra-<speaker>``
+with labels after the corpus's own, in fold 0, which is no fold: every fold trains on them and
+none validates or tests on them. They are cut and speed-perturbed like the training speakers.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import os
 import re
 from pathlib import Path
 
@@ -29,18 +36,28 @@ from audiocs.prep.common import (
     fresh_dir, group_folds, index_labels, perturb_speed, prepare_once, report_names,
     with_durations,
 )
+from audiocs.prep.speech_commands import parse_speech_commands
 from audiocs.progress import progress_bar
 
 AUDIO_SUFFIXES = (".wav", ".flac")
 LAYOUTS = ("auto", "folders", "librispeech")
 _LIBRI = re.compile(r"^(\d+)-(\d+)-(\d+)$")
+_COMMANDS = re.compile(r"^[0-9a-fA-F]+_nohash_\d+$")
+EXTRA = "extra"
 
 
 def _find_audio(root: Path) -> list[Path]:
-    return sorted(
-        (p for p in root.rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES and p.is_file()),
-        key=lambda p: p.relative_to(root).as_posix(),
-    )
+    """The audio files under `root`, through linked folders too (each real folder once), in
+    path order."""
+    found, seen = [], set()
+    for folder, subfolders, names in os.walk(root, followlinks=True):
+        real = os.path.realpath(folder)
+        if real in seen:  # a link back up the tree, or a second link to one folder
+            subfolders.clear()
+            continue
+        seen.add(real)
+        found += [Path(folder) / n for n in names if Path(n).suffix.lower() in AUDIO_SUFFIXES]
+    return sorted((p for p in found if p.is_file()), key=lambda p: p.relative_to(root).as_posix())
 
 
 def parse_speakers(
@@ -80,6 +97,29 @@ def parse_speakers(
         for p, s, uid in found
     ]
     return with_durations(clips), unknown
+
+
+def parse_extra_speakers(corpus_dir: Path, first_label: int) -> list[ManifestRow]:
+    """The speakers of another corpus as fold-0 training rows: speaker and label name
+    ``extra-<speaker>``, labels from `first_label` on, ids ``extra/<id>``.
+
+    A corpus whose audio files are all ``<word>/<hash>_nohash_<n>.wav`` is read as Speech
+    Commands (the speaker is the hash), any other with :func:`parse_speakers`; files whose
+    speaker is unknown are left out. Raises when the corpus has no speaker.
+    """
+    root = Path(corpus_dir).resolve()
+    files = _find_audio(root) if root.is_dir() else []
+    if files and all(_COMMANDS.match(p.stem) and p.parent.parent == root for p in files):
+        clips, _ = parse_speech_commands(root, task="speakers")
+    else:
+        clips, _ = parse_speakers(root)
+    if not clips:
+        raise AudiocsError(f"{root}: no speaker's audio found for --extra-speakers (expected "
+                           "speaker folders, LibriSpeech names or a Speech Commands corpus)")
+    return [dataclasses.replace(c, id=f"{EXTRA}/{c.id}", label=first_label + c.label,
+                                label_name=f"{EXTRA}-{c.label_name}", fold=0,
+                                speaker=f"{EXTRA}-{c.speaker}")
+            for c in clips]
 
 
 def segment_bounds(
@@ -146,10 +186,11 @@ def prepare_speakers(
     corpus_dir: Path, out_dir: Path, *, layout: str = "auto", n_folds: int = 0,
     segment: float | None = None, hop: float | None = None, min_segment: float | None = None,
     speed: list[float] | None = None, perturb_folds: list[int] | None = None,
-    strict: bool = False, force: bool = False,
+    extra_speakers: Path | None = None, strict: bool = False, force: bool = False,
 ) -> Path:
     """Write ``out_dir/manifest.csv`` for a speaker corpus, with speed-perturbed copies of the
-    speakers of `perturb_folds` (None: all) when `speed` is given, chopped when `segment` is."""
+    speakers of `perturb_folds` (None: all) when `speed` is given, chopped when `segment` is,
+    and the speakers of `extra_speakers` as fold-0 training speakers (perturbed with them)."""
     corpus_dir, out_dir = Path(corpus_dir).resolve(), Path(out_dir)
     if segment is not None and segment <= 0:
         raise AudiocsError(f"segment length must be > 0 seconds, got {segment}")
@@ -162,6 +203,12 @@ def prepare_speakers(
         options.update(speed=speed, perturb_folds=perturb_folds)
     clips, unknown = parse_speakers(corpus_dir, layout=layout, n_folds=n_folds)
     report_names(corpus_dir, unknown, "files outside a speaker folder", strict=strict)
+    if extra_speakers is not None:
+        options["extra_speakers"] = str(Path(extra_speakers).resolve())
+        clips = clips + parse_extra_speakers(extra_speakers, 1 + max((c.label for c in clips),
+                                                                     default=-1))
+        if perturb_folds is not None:
+            perturb_folds = sorted(set(perturb_folds) | {0})
 
     def finish(rows: list[ManifestRow]) -> list[ManifestRow]:
         rows = perturb_speed(rows, out_dir, speed, perturb_folds, new_speakers=True) if speed \

@@ -11,6 +11,7 @@ folds=5
 segment=2.0                 # training segments, every $hop s
 hop=1.0
 prep_opts="--n-mels 40 --cmn true --kind fbank"
+extra_speakers=data/speech_commands  # stages 33-35: a Speech Commands corpus's speakers
 
 . "$(dirname "$0")/../_common/stages.sh" "$@"
 prep=(--corpus "$corpus" --folds "$folds" --train-folds $(seq 3 "$folds") $prep_opts)
@@ -200,3 +201,14 @@ lmft_runs() {  # lmft_runs RUN...: lmft on every run, then the table of the fine
   backend_table lmft_backend "${@/%//lmft}"
 }
 stage 32 lmft lmft_runs "$exp"/spk15/crop_frames150_*_seed[0-2]
+# other voices: the speakers of a Speech Commands corpus (`extra_speakers`; 41 speakers, 300 clips
+# of 1 s in the shared sample) as training speakers of every fold (fold 0), with their speed-
+# perturbed copies, on the 1.5 s segments; three seeds (against spk15_5seeds' seeds 0-2), scored
+# with every back-end of stages 28-29 (WCCN still fitted on the LibriSpeech training segments)
+stage 33 prepare_extra python "$repo_root/data_prep/speakers.py" "${prep[@]}" --n-mels 80 \
+  --out "$data/train_speed80_1.5s_extra" --segment 1.5 --hop 0.75 --speed 0.9 1.1 \
+  --extra-speakers "$extra_speakers"
+stage 34 ecapa_extra audiocs search "${seg15[@]}" --set data.train_folds=[] \
+  --space data.cache_dir="$data/train_speed80_1.5s_extra/features-fbank" \
+  --exp-dir "$exp/spk19" --out "$exp/spk19"
+stage 35 extra_backends over_runs both_backends spk19_backend "$exp"/spk19/cache_dir_*_seed[0-2]

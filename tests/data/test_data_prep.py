@@ -463,6 +463,62 @@ def test_librispeech_speed_copies_of_training_folds_cut_and_cached(real_data, tm
     assert len(cache) == len(rows) and sorted(set(cache.labels.tolist())) == [0, 1, 2, 3, 4]
 
 
+def test_extra_speakers_are_fold_0_training_speakers_after_the_corpus_labels(tmp_path):
+    root, extra = tmp_path / "spk", tmp_path / "commands"
+    for k, spk in enumerate(["s1", "s2"]):
+        tone_wav(root / spk / "u.wav", 0.2, seed=k)
+    for k, (word, name) in enumerate([("yes", "aa11bb22_nohash_0"), ("no", "aa11bb22_nohash_1"),
+                                      ("no", "0c0c0c0c_nohash_0")]):
+        tone_wav(extra / word / f"{name}.wav", 0.2, seed=10 + k)
+    rows = read_manifest(prepare_speakers(root, tmp_path / "out", n_folds=2, speed=[0.9],
+                                          perturb_folds=[1], extra_speakers=extra))
+    originals = [(r.id, r.label, r.label_name, r.fold) for r in rows if not r.extra.get("speed")]
+    assert originals == [("s1/u", 0, "s1", 1), ("s2/u", 1, "s2", 2),
+                         ("extra/no/0c0c0c0c_nohash_0", 2, "extra-0c0c0c0c", 0),
+                         ("extra/no/aa11bb22_nohash_1", 3, "extra-aa11bb22", 0),
+                         ("extra/yes/aa11bb22_nohash_0", 3, "extra-aa11bb22", 0)]
+    # the extra speakers are perturbed with the training folds' (fold 1), not fold 2's
+    copies = sorted((r.label_name, r.fold) for r in rows if r.extra.get("speed"))
+    assert copies == [("sp0.9-extra-0c0c0c0c", 0), ("sp0.9-extra-aa11bb22", 0),
+                      ("sp0.9-extra-aa11bb22", 0), ("sp0.9-s1", 1)]
+    from audiocs.config import DataConfig
+    from audiocs.splits import resolve_splits
+
+    folds = np.array([r.fold for r in rows])
+    splits = resolve_splits(folds, np.array([r.label for r in rows]),
+                            DataConfig(test_folds=[2], valid_split="fraction", valid_fraction=0.0),
+                            0, np.array([bool(r.extra.get("speed")) for r in rows]))
+    assert set(folds[splits.train]) == {0, 1} and set(folds[splits.test]) == {2}
+    # another corpus of speaker folders: its folder names; no audio at all: a named error
+    rows = read_manifest(prepare_speakers(extra, tmp_path / "o2", n_folds=1, extra_speakers=root))
+    assert {r.speaker for r in rows if r.fold == 0} == {"extra-s1", "extra-s2"}
+    (extra / "yes" / "loop").symlink_to(extra)  # a link back up: each real folder read once
+    (root / "s3").symlink_to(extra / "no")  # a linked speaker folder is read through
+    rows = read_manifest(prepare_speakers(root, tmp_path / "o4", n_folds=1, extra_speakers=extra))
+    assert sorted(r.id for r in rows) == [
+        "extra/no/0c0c0c0c_nohash_0", "extra/no/aa11bb22_nohash_1", "extra/yes/aa11bb22_nohash_0",
+        "s1/u", "s2/u", "s3/0c0c0c0c_nohash_0", "s3/aa11bb22_nohash_1"]
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(AudiocsError, match="empty: no speaker's audio"):
+        prepare_speakers(root, tmp_path / "o3", extra_speakers=tmp_path / "empty")
+
+
+def test_speech_commands_speakers_join_librispeech_training(real_data, tmp_path):
+    corpus, _ = _libri_subset(real_data, tmp_path)
+    out = tmp_path / "out"
+    assert load_script("speakers").main(["--corpus", str(corpus), "--out", str(out), "--folds", "3",
+                                         "--train-folds", "2", "3", "--segment", "1.5",
+                                         "--extra-speakers", str(real_data / "speech-commands-mini"),
+                                         "--n-mels", "32", "--workers", "1"]) == 0
+    from audiocs.cache import FeatureCache
+
+    cache = FeatureCache(out / "features-logmel")
+    extra = [r for r in cache.rows if r.fold == 0]
+    assert len(extra) == 300 and len({r.speaker for r in extra}) == 41  # 1 s clips: kept whole
+    assert all(r.speaker.startswith("extra-") and r.label >= 3 for r in extra)
+    assert sorted(set(cache.labels.tolist())) == list(range(3 + 41))
+
+
 # --- Speech Commands -----------------------------------------------------------------------------
 
 

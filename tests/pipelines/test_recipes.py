@@ -204,7 +204,10 @@ def test_speakers_recipe_librispeech_subset(real_data, tmp_path):
     source = real_data / "librispeech-mini" / "train-clean-100"
     files = sorted(source.rglob("*.flac"))[:16]
     _link_subset(files, tmp_path / "libri")
-    run_recipe("speakers", tmp_path, "corpus=libri", "folds=4", "speed=0.9",
+    for word in ("yes", "no"):  # two words of the Speech Commands sample: extra training speakers
+        (tmp_path / "sc").mkdir(exist_ok=True)
+        (tmp_path / "sc" / word).symlink_to(real_data / "speech-commands-mini" / word)
+    run_recipe("speakers", tmp_path, "corpus=libri", "folds=4", "speed=0.9", "extra_speakers=sc",
                "prep_opts=--workers 1 --n-mels 32", f"overrides={SMOKE_ECAPA}")
     exp = tmp_path / "exp/speakers"
     test = {r["speaker"] for r in _read_csv(exp / "embeddings/test/index.csv")}
@@ -225,14 +228,16 @@ def test_speakers_recipe_librispeech_subset(real_data, tmp_path):
     assert len(starts) > 1 and starts[1] - starts[0] == pytest.approx(0.75)
     assert max(float(r["duration"]) for r in train_rows) == pytest.approx(1.5)
     # speed copies: new speakers made from the training speakers only, absent from scoring
+    extra = {r["speaker"] for r in train_rows if r["fold"] == "0" and not r["speed"]}
+    assert len(extra) > 5 and all(s.startswith("extra-") for s in extra)
     copies = {r["speaker"] for r in train_rows if r["speed"]}
-    assert copies == {f"sp0.9-{s}" for s in cohort} and not any(r.get("speed") for r in test_rows)
+    assert copies == {f"sp0.9-{s}" for s in cohort | extra} and not any(r.get("speed") for r in test_rows)
     for name in ("scores", "scores_asnorm", "scores_wccn_asnorm"):
         m = json.loads((exp / name / "metrics.json").read_text())
         assert m["scored"] > 0 and 0.0 <= m["eer"] <= 1.0
     assert m["wccn"]["from"].endswith("embeddings/train") and m["wccn"]["shrink"] == 0.25 and m["norm"] == "asnorm"
     fitted = {r["speaker"] for r in _read_csv(exp / "embeddings/train/index.csv")}
-    assert fitted == cohort  # the training speakers' segments, not their speed-perturbed copies
+    assert fitted == cohort  # the training speakers' segments: not their copies, nor the extra ones
     raw, normed, whitened = ((exp / name / "scores.txt").read_text()
                              for name in ("scores", "scores_asnorm", "scores_wccn_asnorm"))
     assert raw.count("\n") == normed.count("\n") == whitened.count("\n") and len({raw, normed, whitened}) == 3
