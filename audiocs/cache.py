@@ -85,8 +85,9 @@ class FeatureCache:
         self.labels = np.array([r.label for r in self.rows], np.int64)
         self.folds = np.array([r.fold for r in self.rows], np.int64)
         self.speakers = [r.speaker for r in self.rows]
-        # augmented copies of other rows (data_prep --speed): training rows only
-        self.copies = np.array([bool(r.extra.get("speed")) for r in self.rows], bool)
+        # augmented copies of other rows (data_prep --speed, --noise): training rows only
+        self.copies = np.array([bool(r.extra.get("speed") or r.extra.get("noise"))
+                                for r in self.rows], bool)
         self.lengths = np.diff(self.offsets)
         self._clip_sums: tuple[np.ndarray, np.ndarray] | None = None
 

@@ -196,7 +196,7 @@ def _add_embed(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--folds", type=int, nargs="*", default=None, help="only clips of these folds")
     p.add_argument("--indices", type=int, nargs="*", default=None, help="only these cache rows")
     p.add_argument("--originals", action="store_true",
-                   help="leave out augmented copies (speed perturbation) of the selected clips")
+                   help="leave out augmented copies (speed perturbation, noise) of the selected clips")
     p.add_argument("--window", type=int, default=None, help="sliding windows of N frames (default: whole clip)")
     p.add_argument("--hop", type=int, default=None, help="window hop in frames (default: window / 2)")
     p.add_argument("--batch-size", type=int, default=16)

@@ -34,7 +34,7 @@ from audiocs.scoring.io import EmbeddingSet, l2_normalize, write_embeddings
 def select_rows(cache: FeatureCache, *, folds: Sequence[int] | None = None,
                 indices: Sequence[int] | None = None, originals: bool = False) -> np.ndarray:
     """Cache rows (K,) to embed: the given `indices` (in that order) or all, kept if their fold is in
-    `folds`; with `originals`, augmented copies (speed perturbation) are left out."""
+    `folds`; with `originals`, augmented copies (speed, noise) are left out."""
     rows = np.arange(len(cache)) if indices is None else np.asarray(indices, np.int64)
     bad = rows[(rows < 0) | (rows >= len(cache))]
     if len(bad):

@@ -49,7 +49,7 @@ def resolve_splits(folds: np.ndarray, labels: np.ndarray, data: DataConfig, seed
                    copies: np.ndarray | None = None) -> Splits:
     """Split cache rows by `data.test_folds`, `data.valid_split` and `data.train_folds`.
 
-    `copies` marks augmented copies of other rows (speed perturbation): they are trained on
+    `copies` marks augmented copies of other rows (speed, noise): they are trained on
     when their fold trains, and never validated or tested on.
     """
     folds, labels = np.asarray(folds), np.asarray(labels)

@@ -6,7 +6,9 @@ speaker out); --task speakers: label = speaker, fold = 1 + index // 10. --speed 
 speed-perturbed copies (of --train-folds, or of every fold), used only as training rows: the
 same digit, or a new speaker sp0.9-<speaker>. --extra-digits SPEECH_COMMANDS (digits only) adds
 the spoken digits zero..nine of a Speech Commands corpus, cut to their speech, as fold 0: other
-voices that every fold trains on and none tests on (fold 0 is no fold).
+voices that every fold trains on and none tests on (fold 0 is no fold). --noise LOW HIGH adds
+one noisy copy of each clip (of --train-folds, or of every fold): white, pink or brown noise at
+an SNR drawn from LOW..HIGH dB, the same digit, a training row only.
 
 Example: python data_prep/fsdd.py --corpus data/fsdd --out data/fsdd-digits --download
 """
@@ -26,13 +28,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--task", choices=TASKS, default="digits", help="what the label is")
     parser.add_argument("--speed", type=float, nargs="*", default=None, metavar="FACTOR",
                         help="speed perturbation factors (e.g. 0.9 1.1): training copies")
+    parser.add_argument("--noise", type=float, nargs=2, default=None, metavar=("LOW", "HIGH"),
+                        help="one noisy training copy per clip: white, pink or brown noise at an "
+                             "SNR drawn from LOW..HIGH dB")
     parser.add_argument("--extra-digits", type=Path, default=None, metavar="DIR",
                         help="Speech Commands corpus whose digit words join every fold's training rows")
 
     def prepare(args):
         return prepare_fsdd(args.corpus, args.out, task=args.task, speed=args.speed,
                             perturb_folds=args.train_folds, extra_digits=args.extra_digits,
-                            strict=args.strict, force=args.force)
+                            noise=args.noise, strict=args.strict, force=args.force)
 
     return run_corpus(parser, prepare, argv, download=download_fsdd)
 

@@ -8,6 +8,7 @@ folder; a re-run with the same options over an unchanged corpus skips the work.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import re
 import shutil
@@ -320,6 +321,58 @@ def perturb_speed(clips: list[ManifestRow], out_dir: Path, factors: list[float],
                 extra={**c.extra, "source": c.path, "speed": f"{factor:g}"},
             ))
         next_label += len(speakers)
+    return clips + copies
+
+
+NOISE_COLOURS = {"white": 0.0, "pink": 1.0, "brown": 2.0}  # power spectrum ~ 1 / f**exponent
+
+
+def coloured_noise(n: int, colour: str, rng: np.random.Generator) -> np.ndarray:
+    """``n`` samples of unit-power noise whose power spectrum falls as 1/f**k (white k = 0,
+    pink 1, brown 2), shaped from white Gaussian noise in the frequency domain."""
+    spectrum = np.fft.rfft(rng.standard_normal(n))
+    f = np.arange(spectrum.size, dtype=np.float64)
+    f[0] = f[1] if f.size > 1 else 1.0  # no infinite gain at DC
+    noise = np.fft.irfft(spectrum * f ** (-NOISE_COLOURS[colour] / 2.0), n)
+    return noise / max(float(np.sqrt(np.mean(noise ** 2))), 1e-12)
+
+
+def add_noise(clips: list[ManifestRow], out_dir: Path, snr_range: Sequence[float],
+              folds: list[int] | None, *, seed: int = 0) -> list[ManifestRow]:
+    """`clips` followed by one noisy copy of each clip of `folds` (None: all).
+
+    A copy is its source plus white, pink or brown noise (one drawn at random) at a signal-to-
+    noise ratio drawn uniformly from `snr_range` (low, high) in dB, against the power of the
+    whole clip; the draws depend only on `seed` and the clip's id. Written once (atomically) as
+    ``out_dir/noise/<id>-noise.wav`` (none of an unreadable source); it keeps its source's
+    label and fold and carries ``noise`` (``colour:snr``), which makes it a training row only
+    (`audiocs.splits`), as a speed-perturbed copy is.
+    """
+    low, high = (float(x) for x in snr_range)
+    if not low <= high:
+        raise AudiocsError(f"noise SNR range must be LOW HIGH with LOW <= HIGH, got {low} {high}")
+    chosen = [c for c in clips if folds is None or c.fold in folds]
+    if not chosen:
+        return clips
+    fresh_dir(out_dir / "noise", {"snr": [low, high], "seed": seed})
+    colours = sorted(NOISE_COLOURS)
+    copies = []
+    for c in progress_bar(chosen, desc="noise", unit="clip"):
+        rng = np.random.default_rng([seed, *c.id.encode()])
+        colour, snr = colours[int(rng.integers(len(colours)))], float(rng.uniform(low, high))
+        rel = Path("noise") / f"{c.id}-noise.wav"
+        if not (out_dir / rel).is_file():
+            try:
+                wave, rate = read_audio(out_dir / c.path)
+            except AudioError:  # the cache names the reason when it rejects the source
+                continue
+            power = float(np.mean(np.square(wave, dtype=np.float64)))
+            noise = coloured_noise(wave.size, colour, rng) * np.sqrt(power / 10.0 ** (snr / 10.0))
+            with atomic_path(out_dir / rel) as tmp:
+                sf.write(tmp, (wave + noise).astype(np.float32), rate, subtype="FLOAT", format="WAV")
+        copies.append(dataclasses.replace(
+            c, id=f"{c.id}-noise", path=rel.as_posix(),
+            extra={**c.extra, "source": c.path, "noise": f"{colour}:{snr:.1f}"}))
     return clips + copies
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from collections.abc import Sequence
 from pathlib import Path
 
 import soundfile as sf
@@ -23,7 +24,8 @@ from audiocs.errors import AudiocsError
 from audiocs.fileio import atomic_path
 from audiocs.manifest import ManifestRow
 from audiocs.prep.common import (
-    group_folds, index_labels, perturb_speed, prepare_once, report_names, with_durations,
+    add_noise, group_folds, index_labels, perturb_speed, prepare_once, report_names,
+    with_durations,
 )
 from audiocs.prep.download import download_and_extract
 from audiocs.prep.speech_commands import parse_speech_commands
@@ -131,19 +133,23 @@ def trim_extra(rows: list[ManifestRow], out_dir: Path) -> list[ManifestRow]:
 
 def prepare_fsdd(
     corpus_dir: Path, out_dir: Path, *, task: str = "digits", speed: list[float] | None = None,
-    perturb_folds: list[int] | None = None, extra_digits: Path | None = None, strict: bool = False,
-    force: bool = False,
+    perturb_folds: list[int] | None = None, extra_digits: Path | None = None,
+    noise: Sequence[float] | None = None, strict: bool = False, force: bool = False,
 ) -> Path:
     """Write ``out_dir/manifest.csv`` for FSDD; names off the scheme warn (error with `strict`).
 
-    `speed` factors add copies of the clips of `perturb_folds` (None: all folds); `extra_digits`
-    (digits task only) adds the trimmed digit words of a Speech Commands corpus as fold 0.
+    `speed` factors add copies of the clips of `perturb_folds` (None: all folds), and so does
+    `noise` (an SNR range in dB: one noisy copy per clip, :func:`audiocs.prep.common.add_noise`);
+    `extra_digits` (digits task only) adds the trimmed digit words of a Speech Commands corpus as
+    fold 0.
     """
     corpus_dir, out_dir = Path(corpus_dir).resolve(), Path(out_dir)
     options = {"corpus": str(corpus_dir), "name": "fsdd", "task": task}
     speed = sorted(set(speed or []))
-    if speed:
+    if speed or noise:
         options.update(speed=speed, perturb_folds=perturb_folds)
+    if noise:
+        options["noise"] = [float(x) for x in noise]
     clips, odd = parse_fsdd(corpus_dir, task=task)
     report_names(corpus_dir, odd, "files not named digit_speaker_index.wav", strict=strict)
     if extra_digits is not None:
@@ -154,7 +160,8 @@ def prepare_fsdd(
 
     def finish(rows: list[ManifestRow]) -> list[ManifestRow]:
         rows = trim_extra(rows, out_dir) if extra_digits is not None else rows
-        return perturb_speed(rows, out_dir, speed, perturb_folds,
+        rows = perturb_speed(rows, out_dir, speed, perturb_folds,
                              new_speakers=task == "speakers") if speed else rows
+        return add_noise(rows, out_dir, noise, perturb_folds) if noise else rows
 
     return prepare_once(out_dir, options, clips, force=force, finish=finish)

@@ -14,12 +14,15 @@ config=conf/train.yaml      # training config of both tasks (relative to this re
 prep_opts="--cmn true --hop-length 80 --win-length 200 --n-fft 256 --n-mels 40"
 extra_digits=""             # a Speech Commands corpus: its digit words join every digits fold's
                             # training rows (search.sh stage 23 chose them); "": FSDD alone
+noise=""                    # "LOW HIGH": a noisy training copy of every digits clip at an SNR
+                            # drawn from LOW..HIGH dB (data_prep/fsdd.py --noise); "": none
 ensemble_seeds="1 2"        # seeds of more leave-one-speaker-out models: with stage 5's, one
                             # ensemble per fold (search.sh stages 25-27 chose three models)
 
 . "$(dirname "$0")/../_common/stages.sh" "$@"
 digits=$data/digits/features-logmel split=$data/digits-split speakers=$data/speakers/features-logmel
 extra=(); if [ -n "$extra_digits" ]; then extra=(--extra-digits "$extra_digits"); fi
+if [ -n "$noise" ]; then extra+=(--noise $noise); fi
 
 stage 1 prepare_digits python "$repo_root/data_prep/fsdd.py" --corpus "$corpus" \
   --out "$data/digits" --task digits $(flag download --download) "${extra[@]}" $prep_opts

@@ -154,3 +154,12 @@ stage 26 extra_seeds34 audiocs search "${last[@]}" --set train.ema_decay=0.99 --
   --space "data.cache_dir=$data-sc/features-logmel" --exp-dir "$exp/extra_seeds_w8" \
   --out "$exp/extra_seeds34_w8"
 stage 27 ensemble5 ensemble_valid ensemble5_extra_w8 "0 1 2 3 4" "3 5" $(stage23_runs with)
+# additive noise (one copy of every clip with white, pink or brown noise at an SNR drawn from
+# 5-20 dB, the same digit, training rows only; `data_prep/fsdd.py --noise 5 20`) with the
+# Speech Commands digits and the weight average 0.99, by the last epoch (width 8, CS-Softmax;
+# against stage 23's seeds 0-2 with the Speech Commands digits)
+stage 28 prepare_noise python "$repo_root/data_prep/fsdd.py" --corpus "$corpus" \
+  --out "$data-sc-noise" --task digits $prep_opts --extra-digits "$extra" --noise 5 20
+stage 29 noise_last audiocs search "${last[@]}" --set train.ema_decay=0.99 --seeds 0 1 2 \
+  --space "data.cache_dir=$data-sc-noise/features-logmel" --exp-dir "$exp/noise_w8" \
+  --out "$exp/noise_w8"

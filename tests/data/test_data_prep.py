@@ -293,6 +293,60 @@ def test_fsdd_speed_copies_keep_the_digit_and_are_training_rows_only(real_data, 
     assert not any(cache.rows[i].fold == 1 for i in s.train) and cache.copies[s.train].sum() == 10
 
 
+def test_coloured_noise_has_unit_power_and_its_spectral_slope():
+    from audiocs.prep.common import coloured_noise
+
+    n = 2 ** 16
+    for colour, slope in (("white", 0.0), ("pink", -1.0), ("brown", -2.0)):
+        noise = coloured_noise(n, colour, np.random.default_rng(0))
+        assert noise.shape == (n,) and np.mean(noise ** 2) == pytest.approx(1.0)
+        power = np.abs(np.fft.rfft(noise)) ** 2
+        f = np.arange(power.size)
+        bands = np.unique(np.geomspace(8, power.size - 1, 24).astype(int))  # log-spaced bins
+        means = [power[a:b].mean() for a, b in zip(bands[:-1], bands[1:])]
+        centres = [np.sqrt(f[a] * f[b - 1]) for a, b in zip(bands[:-1], bands[1:])]
+        fitted = np.polyfit(np.log10(centres), np.log10(means), 1)[0]
+        assert fitted == pytest.approx(slope, abs=0.15)
+
+
+def test_fsdd_noisy_copies_at_the_drawn_snr_are_training_rows_only(real_data, tmp_path):
+    corpus, names = _fsdd_subset(real_data, tmp_path, "[01]_*_1.wav")
+    out = tmp_path / "out"
+    args = ["--corpus", str(corpus), "--n-mels", "32", "--noise", "5", "20", "--workers", "1"]
+    assert load_script("fsdd").main(args + ["--out", str(out)]) == 0
+    from audiocs.cache import FeatureCache
+    from audiocs.config import DataConfig
+    from audiocs.splits import resolve_splits
+
+    cache = FeatureCache(out / "features-logmel")
+    originals = [r for r in cache.rows if not r.extra.get("noise")]
+    copies = {r.id: r for r in cache.rows if r.extra.get("noise")}
+    assert len(originals) == len(copies) == len(names) == 12 and cache.copies.sum() == 12
+    colours = set()
+    for r in originals:  # same digit, speaker, fold and length; noise = copy - source at the SNR
+        c = copies[r.id + "-noise"]
+        assert (c.label, c.speaker, c.fold) == (r.label, r.speaker, r.fold)
+        colour, snr = c.extra["noise"].split(":")
+        colours.add(colour)
+        source, _ = sf.read(r.path, dtype="float64")
+        noisy, _ = sf.read(c.path, dtype="float64")
+        assert noisy.shape == source.shape
+        measured = 10 * np.log10(np.mean(source ** 2) / np.mean((noisy - source) ** 2))
+        assert 5 <= float(snr) <= 20 and measured == pytest.approx(float(snr), abs=0.06)
+    assert len(colours) >= 2
+    s = resolve_splits(cache.folds, cache.labels, DataConfig(test_folds=[1]), 0, cache.copies)
+    assert {cache.rows[i].id for i in s.test} == {r.id for r in originals if r.fold == 1}
+    assert not any(cache.rows[i].fold == 1 for i in s.train) and cache.copies[s.train].sum() == 10
+    # the draws depend on the clip, not on the run: a second folder gets the same copies
+    assert load_script("fsdd").main(args + ["--out", str(tmp_path / "again"), "--no-features"]) == 0
+    again = {r.id: r.extra["noise"] for r in read_manifest(tmp_path / "again" / "manifest.csv")
+             if r.extra.get("noise")}
+    assert again == {i: r.extra["noise"] for i, r in copies.items()}
+    with pytest.raises(AudiocsError, match="LOW <= HIGH"):
+        from audiocs.prep.common import add_noise
+        add_noise(originals, tmp_path, [20, 5], None)
+
+
 def test_speech_span_closed_form():
     from audiocs.audio import speech_span
 
