@@ -192,11 +192,16 @@ def test_fsdd_recipe_extra_digits_join_the_digits_cache_as_fold_0(real_data, tmp
     files = sorted((real_data / "fsdd" / "recordings").glob("*_3.wav"))  # take 3: 60 recordings
     _link_subset(files, tmp_path / "fsdd" / "recordings")
     run_recipe("fsdd", tmp_path, "corpus=fsdd", f"extra_digits={real_data / 'speech-commands-mini'}",
-               "--stage", "1", "--stop_stage", "1", f"prep_opts={PREP}")
+               "noise=5 20", "--stage", "1", "--stop_stage", "1", f"prep_opts={PREP}")
     rows = _read_csv(tmp_path / "data/fsdd/digits/manifest.csv")
-    extra = [r for r in rows if r["speaker"].startswith("sc-")]
-    assert len(rows) == 160 and len(extra) == 100 and {r["fold"] for r in extra} == {"0"}
-    assert {r["fold"] for r in rows if r not in extra} == {"1", "2", "3", "4", "5", "6"}
+    originals = [r for r in rows if not r["noise"]]
+    extra = [r for r in originals if r["speaker"].startswith("sc-")]
+    assert len(originals) == 160 and len(extra) == 100 and {r["fold"] for r in extra} == {"0"}
+    assert {r["fold"] for r in originals if r not in extra} == {"1", "2", "3", "4", "5", "6"}
+    # noise="5 20": one noisy copy of every clip, FSDD's and the extra digits' alike
+    noisy = {r["id"]: r for r in rows if r["noise"]}
+    assert sorted(noisy) == sorted(r["id"] + "-noise" for r in originals)
+    assert all(5 <= float(r["noise"].split(":")[1]) <= 20 for r in noisy.values())
 
 
 @pytest.mark.slow
