@@ -278,6 +278,22 @@ def fresh_dir(folder: Path, params: dict) -> None:
         f.write(text)
 
 
+def write_copy_once(out_dir: Path, rel: Path, source: str | Path,
+                    transform: Callable[[np.ndarray, int], np.ndarray]) -> bool:
+    """Write ``transform(wave, rate)`` of `source` (relative paths lie under `out_dir`) as
+    ``out_dir/rel``, float WAV at the source's rate, atomically and only if it is not there yet.
+    False when the source cannot be read: the cache names the reason when it rejects it."""
+    if (out_dir / rel).is_file():
+        return True
+    try:
+        wave, rate = read_audio(out_dir / source)
+    except AudioError:
+        return False
+    with atomic_path(out_dir / rel) as tmp:
+        sf.write(tmp, transform(wave, rate), rate, subtype="FLOAT", format="WAV")
+    return True
+
+
 def perturb_speed(clips: list[ManifestRow], out_dir: Path, factors: list[float],
                   folds: list[int] | None, *, new_speakers: bool) -> list[ManifestRow]:
     """`clips` followed by a copy of each clip of `folds` (None: all) at each speed factor.
@@ -304,14 +320,9 @@ def perturb_speed(clips: list[ManifestRow], out_dir: Path, factors: list[float],
         speakers = index_labels(f"{tag}-{c.label_name}" for c in chosen) if new_speakers else {}
         for c in progress_bar(chosen, desc=f"speed {factor:g}", unit="utt"):
             rel = Path("speed") / f"{c.id}-{tag}.wav"
-            if not (out_dir / rel).is_file():
-                try:
-                    wave, rate = read_audio(c.path)
-                except AudioError:  # the cache names the reason when it rejects the source
-                    continue
-                with atomic_path(out_dir / rel) as tmp:
-                    sf.write(tmp, resample(wave, round(rate * factor), rate), rate,
-                             subtype="FLOAT", format="WAV")
+            if not write_copy_once(out_dir, rel, c.path,
+                                   lambda wave, rate: resample(wave, round(rate * factor), rate)):
+                continue
             name = f"{tag}-{c.label_name}" if new_speakers else c.label_name
             copies.append(ManifestRow(
                 id=f"{c.id}-{tag}", path=rel.as_posix(),
@@ -361,15 +372,14 @@ def add_noise(clips: list[ManifestRow], out_dir: Path, snr_range: Sequence[float
         rng = np.random.default_rng([seed, *c.id.encode()])
         colour, snr = colours[int(rng.integers(len(colours)))], float(rng.uniform(low, high))
         rel = Path("noise") / f"{c.id}-noise.wav"
-        if not (out_dir / rel).is_file():
-            try:
-                wave, rate = read_audio(out_dir / c.path)
-            except AudioError:  # the cache names the reason when it rejects the source
-                continue
+
+        def noisy(wave: np.ndarray, rate: int) -> np.ndarray:
             power = float(np.mean(np.square(wave, dtype=np.float64)))
             noise = coloured_noise(wave.size, colour, rng) * np.sqrt(power / 10.0 ** (snr / 10.0))
-            with atomic_path(out_dir / rel) as tmp:
-                sf.write(tmp, (wave + noise).astype(np.float32), rate, subtype="FLOAT", format="WAV")
+            return (wave + noise).astype(np.float32)
+
+        if not write_copy_once(out_dir, rel, c.path, noisy):
+            continue
         copies.append(dataclasses.replace(
             c, id=f"{c.id}-noise", path=rel.as_posix(),
             extra={**c.extra, "source": c.path, "noise": f"{colour}:{snr:.1f}"}))

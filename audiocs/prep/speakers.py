@@ -36,13 +36,12 @@ from audiocs.prep.common import (
     fresh_dir, group_folds, index_labels, perturb_speed, prepare_once, report_names,
     with_durations,
 )
-from audiocs.prep.speech_commands import parse_speech_commands
+from audiocs.prep.speech_commands import FILE_NAME as COMMANDS_FILE, parse_speech_commands
 from audiocs.progress import progress_bar
 
 AUDIO_SUFFIXES = (".wav", ".flac")
 LAYOUTS = ("auto", "folders", "librispeech")
 _LIBRI = re.compile(r"^(\d+)-(\d+)-(\d+)$")
-_COMMANDS = re.compile(r"^[0-9a-fA-F]+_nohash_\d+$")
 EXTRA = "extra"
 
 
@@ -109,7 +108,7 @@ def parse_extra_speakers(corpus_dir: Path, first_label: int) -> list[ManifestRow
     """
     root = Path(corpus_dir).resolve()
     files = _find_audio(root) if root.is_dir() else []
-    if files and all(_COMMANDS.match(p.stem) and p.parent.parent == root for p in files):
+    if files and all(COMMANDS_FILE.match(p.name) and p.parent.parent == root for p in files):
         clips, _ = parse_speech_commands(root, task="speakers")
     else:
         clips, _ = parse_speakers(root)

@@ -18,7 +18,7 @@ from audiocs.prep.common import index_labels, prepare_once, report_names, with_d
 
 TASKS = ("words", "speakers")
 SPLIT_FOLDS = {"train": 1, "validation": 2, "test": 3}
-_NAME = re.compile(r"^([0-9a-fA-F]+)_nohash_(\d+)\.wav$")
+FILE_NAME = re.compile(r"^([0-9a-fA-F]+)_nohash_(\d+)\.wav$")
 _MAX_PER_CLASS = 2**27 - 1
 
 
@@ -51,7 +51,7 @@ def parse_speech_commands(
     found, odd = [], []
     for word_dir in sorted(d for d in root.iterdir() if d.is_dir() and not d.name.startswith("_")):
         for p in sorted(word_dir.glob("*.wav")):
-            m = _NAME.match(p.name)
+            m = FILE_NAME.match(p.name)
             if m:
                 found.append((p, word_dir.name, m[1]))
             else:

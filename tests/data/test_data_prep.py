@@ -347,6 +347,26 @@ def test_fsdd_noisy_copies_at_the_drawn_snr_are_training_rows_only(real_data, tm
         add_noise(originals, tmp_path, [20, 5], None)
 
 
+def test_fsdd_copies_of_the_trimmed_extra_digits_are_made_from_the_cut_files(real_data, tmp_path):
+    """The extra digits' rows point into the output folder (their cut files): speed and noise
+    copies read them there, whatever the working folder."""
+    corpus, _ = _fsdd_subset(real_data, tmp_path, "0_*_1.wav")
+    words = tmp_path / "sc"
+    for word in ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"):
+        (words / word).mkdir(parents=True)
+        for p in sorted((real_data / "speech-commands-mini" / word).glob("*.wav"))[:1]:
+            (words / word / p.name).symlink_to(p)
+    from audiocs.prep.fsdd import prepare_fsdd
+
+    rows = read_manifest(prepare_fsdd(corpus, tmp_path / "out", speed=[1.1], noise=[5, 20],
+                                      extra_digits=words))
+    extra = {r.id for r in rows if r.id.startswith("sc/") and not r.extra.get("speed") and not r.extra.get("noise")}
+    sped = {r.id for r in rows if r.extra.get("speed")}
+    noisy = {r.id for r in rows if r.extra.get("noise")}
+    assert len(extra) == 10 and {i + "-sp1.1" for i in extra} <= sped
+    assert {i + "-noise" for i in extra} <= noisy and {i + "-sp1.1-noise" for i in extra} <= noisy
+
+
 def test_speech_span_closed_form():
     from audiocs.audio import speech_span
 
