@@ -88,6 +88,10 @@ class FeatureCache:
         # augmented copies of other rows (data_prep --speed, --noise): training rows only
         self.copies = np.array([bool(r.extra.get("speed") or r.extra.get("noise"))
                                 for r in self.rows], bool)
+        # the row each copy was made from (manifest column copy_of, data_prep --noise), -1: none
+        position = {r.id: i for i, r in enumerate(self.rows)}
+        self.origins = np.array([position.get(r.extra.get("copy_of", ""), -1) for r in self.rows],
+                                np.int64)
         self.lengths = np.diff(self.offsets)
         self._clip_sums: tuple[np.ndarray, np.ndarray] | None = None
 

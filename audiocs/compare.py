@@ -128,7 +128,7 @@ def _test_classification(exp: Path) -> dict[str, Any]:
     cfg = bundle.config
     cache = FeatureCache(cfg.data.cache_dir)
     rows = resolve_splits(cache.folds, cache.labels, cfg.data, cfg.train.seed,
-                          cache.copies).test
+                          cache.copies, cache.origins).test
     emb = clip_outputs(bundle.model, nn.Identity(), cache, rows, bundle.mean, bundle.std,
                       cfg.eval, torch.device("cpu"))
     weights = bundle.classifier.weight.detach().float()

@@ -124,7 +124,7 @@ def _score_split(exp_dir: str | Path, split: str, fold: int | None, cache_dir: s
         raise AudiocsError(f"{cache.root}: {cache.num_features} features per frame, the model "
                            f"of {bundle.checkpoint} takes {bundle.model.n_features}")
     indices = resolve_splits(cache.folds, cache.labels, cfg.data, cfg.train.seed,
-                             cache.copies).get(split)
+                             cache.copies, cache.origins).get(split)
     if indices.size == 0:
         raise AudiocsError(f"{exp}: the {split} split is empty (data.test_folds = "
                            f"{cfg.data.test_folds}); train with --fold k to have a test fold")

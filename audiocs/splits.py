@@ -46,14 +46,18 @@ def _stratified_fraction(pool: np.ndarray, labels: np.ndarray, fraction: float,
 
 
 def resolve_splits(folds: np.ndarray, labels: np.ndarray, data: DataConfig, seed: int,
-                   copies: np.ndarray | None = None) -> Splits:
+                   copies: np.ndarray | None = None,
+                   origins: np.ndarray | None = None) -> Splits:
     """Split cache rows by `data.test_folds`, `data.valid_split` and `data.train_folds`.
 
     `copies` marks augmented copies of other rows (speed, noise): they are trained on
-    when their fold trains, and never validated or tested on.
+    when their fold trains, and never validated or tested on. `origins` gives the row that each
+    copy was made from (-1: none in the cache): a copy of a validation or test row is not
+    trained on either, so that a row drawn for validation out of the training folds is unseen.
     """
     folds, labels = np.asarray(folds), np.asarray(labels)
     copies = np.zeros(len(folds), bool) if copies is None else np.asarray(copies, bool)
+    origins = np.full(len(folds), -1) if origins is None else np.asarray(origins, np.int64)
     present = sorted(int(f) for f in np.unique(folds) if f != 0)
     for key, wanted in (("data.test_folds", data.test_folds), ("data.train_folds", data.train_folds),
                         ("data.valid_folds", data.valid_folds)):
@@ -79,7 +83,9 @@ def resolve_splits(folds: np.ndarray, labels: np.ndarray, data: DataConfig, seed
         is_valid = np.zeros(len(folds), bool)
         is_valid[_stratified_fraction(pool, labels, data.valid_fraction, seed)] = True
         how = f"valid = {data.valid_fraction:g} of the training rows (stratified)"
-    train = np.flatnonzero(in_train_folds & ~is_test & ~is_valid)
+    held_out = is_valid | is_test
+    of_held_out = (origins >= 0) & held_out[np.maximum(origins, 0)]
+    train = np.flatnonzero(in_train_folds & ~held_out & ~of_held_out)
     if train.size == 0:
         raise AudiocsError(f"data: no training rows left ({how}, test folds {data.test_folds})")
     test_how = f"test = folds {data.test_folds}" if data.test_folds else "no test rows"

@@ -18,7 +18,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from audiocs.prep.cli import corpus_parser, run_corpus
+from audiocs.prep.cli import add_noise_option, corpus_parser, run_corpus
 from audiocs.prep.fsdd import TASKS, download_fsdd, prepare_fsdd
 
 
@@ -28,9 +28,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--task", choices=TASKS, default="digits", help="what the label is")
     parser.add_argument("--speed", type=float, nargs="*", default=None, metavar="FACTOR",
                         help="speed perturbation factors (e.g. 0.9 1.1): training copies")
-    parser.add_argument("--noise", type=float, nargs=2, default=None, metavar=("LOW", "HIGH"),
-                        help="one noisy training copy per clip: white, pink or brown noise at an "
-                             "SNR drawn from LOW..HIGH dB")
+    add_noise_option(parser, "clip")
     parser.add_argument("--extra-digits", type=Path, default=None, metavar="DIR",
                         help="Speech Commands corpus whose digit words join every fold's training rows")
 

@@ -7,6 +7,8 @@ of --train-folds (all speakers without it) as new speakers sp0.9-<speaker>, sp1.
 a tail under --min-segment, default S/2, is dropped). --extra-speakers DIR adds the speakers of
 another corpus (any of these layouts, or Speech Commands) as training speakers extra-<speaker> in
 fold 0, which every fold trains on and none tests on; they are cut and perturbed like the rest.
+--noise LOW HIGH adds one noisy copy of each segment of those speakers (not of their speed
+copies): white, pink or brown noise at an SNR drawn from LOW..HIGH dB, the same speaker.
 
 Example:
   python data_prep/speakers.py --corpus LibriSpeech/train-clean-100 --out data/libri --segment 3
@@ -17,7 +19,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from audiocs.prep.cli import corpus_parser, run_corpus
+from audiocs.prep.cli import add_noise_option, corpus_parser, run_corpus
 from audiocs.prep.speakers import LAYOUTS, prepare_speakers
 
 
@@ -34,6 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--speed", type=float, nargs="*", default=None, metavar="FACTOR",
                         help="speed perturbation factors (e.g. 0.9 1.1): new speakers, made "
                              "from the --train-folds speakers only")
+    add_noise_option(parser, "segment")
     parser.add_argument("--extra-speakers", type=Path, default=None, metavar="DIR",
                         help="another speaker corpus whose speakers join every fold's training")
 
@@ -41,7 +44,8 @@ def main(argv: list[str] | None = None) -> int:
         return prepare_speakers(args.corpus, args.out, layout=args.layout, n_folds=args.folds,
                                 segment=args.segment, hop=args.hop, min_segment=args.min_segment,
                                 speed=args.speed, perturb_folds=args.train_folds,
-                                extra_speakers=args.extra_speakers, strict=args.strict, force=args.force)
+                                extra_speakers=args.extra_speakers, noise=args.noise,
+                                strict=args.strict, force=args.force)
 
     return run_corpus(parser, prepare, argv)
 

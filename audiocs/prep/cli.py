@@ -93,6 +93,14 @@ def add_fold_options(parser: argparse.ArgumentParser) -> argparse._ArgumentGroup
     return g
 
 
+def add_noise_option(parser: argparse.ArgumentParser, each: str) -> None:
+    """``--noise LOW HIGH``: one noisy training copy of `each` (e.g. "clip")
+    (:func:`audiocs.prep.common.add_noise`)."""
+    parser.add_argument("--noise", type=float, nargs=2, default=None, metavar=("LOW", "HIGH"),
+                        help=f"one noisy training copy per {each}: white, pink or brown noise at "
+                             "an SNR drawn uniformly from LOW..HIGH dB")
+
+
 def feature_settings(args: argparse.Namespace):
     """FeatureSettings from the corpus defaults overridden by the options given."""
     from audiocs.features import FeatureSettings

@@ -357,7 +357,8 @@ def add_noise(clips: list[ManifestRow], out_dir: Path, snr_range: Sequence[float
     whole clip; the draws depend only on `seed` and the clip's id. Written once (atomically) as
     ``out_dir/noise/<id>-noise.wav`` (none of an unreadable source); it keeps its source's
     label and fold and carries ``noise`` (``colour:snr``), which makes it a training row only
-    (`audiocs.splits`), as a speed-perturbed copy is.
+    (`audiocs.splits`), as a speed-perturbed copy is, and ``copy_of`` (its source's id), which
+    keeps it out of training when its source is drawn for validation.
     """
     low, high = (float(x) for x in snr_range)
     if not low <= high:
@@ -382,7 +383,7 @@ def add_noise(clips: list[ManifestRow], out_dir: Path, snr_range: Sequence[float
             continue
         copies.append(dataclasses.replace(
             c, id=f"{c.id}-noise", path=rel.as_posix(),
-            extra={**c.extra, "source": c.path, "noise": f"{colour}:{snr:.1f}"}))
+            extra={**c.extra, "source": c.path, "noise": f"{colour}:{snr:.1f}", "copy_of": c.id}))
     return clips + copies
 
 

@@ -18,6 +18,10 @@ Optional extra training speakers (``extra_speakers``: another corpus, any layout
 Speech Commands corpus, ``<word>/<speaker>_nohash_<n>.wav``): speakers ``extra-<speaker>``
 with labels after the corpus's own, in fold 0, which is no fold: every fold trains on them and
 none validates or tests on them. They are cut and speed-perturbed like the training speakers.
+
+Optional noise (``noise``, an SNR range in dB): one noisy copy of each segment (each utterance
+when not chopped) of the speakers of ``perturb_folds``, not of their speed-perturbed copies, with
+the same speaker (:func:`audiocs.prep.common.add_noise`).
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
+from collections.abc import Sequence
 from pathlib import Path
 
 import soundfile as sf
@@ -33,7 +38,7 @@ from audiocs.errors import AudiocsError
 from audiocs.fileio import atomic_path
 from audiocs.manifest import ManifestRow
 from audiocs.prep.common import (
-    fresh_dir, group_folds, index_labels, perturb_speed, prepare_once, report_names,
+    add_noise, fresh_dir, group_folds, index_labels, perturb_speed, prepare_once, report_names,
     with_durations,
 )
 from audiocs.prep.speech_commands import FILE_NAME as COMMANDS_FILE, parse_speech_commands
@@ -185,11 +190,13 @@ def prepare_speakers(
     corpus_dir: Path, out_dir: Path, *, layout: str = "auto", n_folds: int = 0,
     segment: float | None = None, hop: float | None = None, min_segment: float | None = None,
     speed: list[float] | None = None, perturb_folds: list[int] | None = None,
-    extra_speakers: Path | None = None, strict: bool = False, force: bool = False,
+    extra_speakers: Path | None = None, noise: Sequence[float] | None = None,
+    strict: bool = False, force: bool = False,
 ) -> Path:
     """Write ``out_dir/manifest.csv`` for a speaker corpus, with speed-perturbed copies of the
     speakers of `perturb_folds` (None: all) when `speed` is given, chopped when `segment` is,
-    and the speakers of `extra_speakers` as fold-0 training speakers (perturbed with them)."""
+    a noisy copy of each of their segments when `noise` is, and the speakers of
+    `extra_speakers` as fold-0 training speakers (perturbed with them)."""
     corpus_dir, out_dir = Path(corpus_dir).resolve(), Path(out_dir)
     if segment is not None and segment <= 0:
         raise AudiocsError(f"segment length must be > 0 seconds, got {segment}")
@@ -198,8 +205,10 @@ def prepare_speakers(
     options = {"corpus": str(corpus_dir), "name": "speakers", "layout": layout,
                "n_folds": n_folds, "segment": segment, "hop": hop, "min_segment": min_segment}
     speed = sorted(set(speed or []))
-    if speed:
+    if speed or noise:
         options.update(speed=speed, perturb_folds=perturb_folds)
+    if noise:
+        options["noise"] = [float(x) for x in noise]
     clips, unknown = parse_speakers(corpus_dir, layout=layout, n_folds=n_folds)
     report_names(corpus_dir, unknown, "files outside a speaker folder", strict=strict)
     if extra_speakers is not None:
@@ -212,6 +221,10 @@ def prepare_speakers(
     def finish(rows: list[ManifestRow]) -> list[ManifestRow]:
         rows = perturb_speed(rows, out_dir, speed, perturb_folds, new_speakers=True) if speed \
             else rows
-        return chop(rows, out_dir, segment, hop, min_segment) if segment else rows
+        rows = chop(rows, out_dir, segment, hop, min_segment) if segment else rows
+        if not noise:
+            return rows
+        originals = [r for r in rows if not r.extra.get("speed")]
+        return rows + add_noise(originals, out_dir, noise, perturb_folds)[len(originals):]
 
     return prepare_once(out_dir, options, clips, force=force, finish=finish)

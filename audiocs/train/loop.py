@@ -348,7 +348,7 @@ def train(cfg: Config, exp_dir: str | Path, *, resume: bool = False) -> dict[str
 def _train(cfg: Config, exp: Path, resume: bool, ctx: DistContext) -> dict[str, Any]:
     cache = FeatureCache(cfg.data.cache_dir)
     splits = resolve_splits(cache.folds, cache.labels, cfg.data, cfg.train.seed,
-                            cache.copies)
+                            cache.copies, cache.origins)
     seed_everything(cfg.train.seed)
     # input scaling from this run's training rows only: no validation or test frame shapes it
     mean, std = cache.stats(splits.train)

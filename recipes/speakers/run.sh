@@ -20,6 +20,8 @@ kind=fbank                  # front-end: fbank | logmel
 prep_opts="--n-mels 80 --cmn true"  # extra data_prep/speakers.py options
 speed="0.9 1.1"             # speed perturbation factors of the training speakers ("": none)
 extra_speakers=""           # another speaker corpus (e.g. Speech Commands): training speakers
+noise=""                    # "LOW HIGH": a noisy copy of every training segment at an SNR drawn
+                            # from LOW..HIGH dB (data_prep/speakers.py --noise); "": none
 
 . "$(dirname "$0")/../_common/stages.sh" "$@"
 train_cache=$data/train/features-$kind eval_cache=$data/eval/features-$kind
@@ -27,6 +29,7 @@ prep=(--corpus "$corpus" --folds "$folds" --kind "$kind" --train-folds $(seq 2 "
 
 speed_opts=(); if [ -n "$speed" ]; then speed_opts=(--speed $speed); fi  # training segments only
 if [ -n "$extra_speakers" ]; then speed_opts+=(--extra-speakers "$extra_speakers"); fi  # fold 0
+if [ -n "$noise" ]; then speed_opts+=(--noise $noise); fi  # training segments only
 stage 1 prepare python "$repo_root/data_prep/speakers.py" "${prep[@]}" --out "$data/train" \
   --segment "$segment" --hop "$hop" "${speed_opts[@]}" $prep_opts
 stage 2 prepare_eval python "$repo_root/data_prep/speakers.py" "${prep[@]}" --out "$data/eval" \

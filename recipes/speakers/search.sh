@@ -212,3 +212,14 @@ stage 34 ecapa_extra audiocs search "${seg15[@]}" --set data.train_folds=[] \
   --space data.cache_dir="$data/train_speed80_1.5s_extra/features-fbank" \
   --exp-dir "$exp/spk19" --out "$exp/spk19"
 stage 35 extra_backends over_runs both_backends spk19_backend "$exp"/spk19/cache_dir_*_seed[0-2]
+# noise: one noisy copy of each training segment (white, pink or brown noise at 5-20 dB SNR, the
+# same speaker; not of the speed-perturbed copies: a third more training segments, about 12
+# minutes a model on the recipe's data), on the 1.5 s segments; three seeds (against
+# spk15_5seeds' seeds 0-2), scored with every back-end of stages 28-29. A noisy copy of a segment
+# drawn for the checkpoint's validation rows is not trained on (`copy_of`).
+stage 36 prepare_noise python "$repo_root/data_prep/speakers.py" "${prep[@]}" --n-mels 80 \
+  --out "$data/train_speed80_1.5s_noise" --segment 1.5 --hop 0.75 --speed 0.9 1.1 --noise 5 20
+stage 37 ecapa_noise audiocs search "${seg15[@]}" \
+  --space data.cache_dir="$data/train_speed80_1.5s_noise/features-fbank" \
+  --exp-dir "$exp/spk20" --out "$exp/spk20"
+stage 38 noise_backends over_runs both_backends spk20_backend "$exp"/spk20/cache_dir_*_seed[0-2]

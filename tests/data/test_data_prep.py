@@ -537,6 +537,44 @@ def test_librispeech_speed_copies_of_training_folds_cut_and_cached(real_data, tm
     assert len(cache) == len(rows) and sorted(set(cache.labels.tolist())) == [0, 1, 2, 3, 4]
 
 
+def test_speaker_noise_copies_of_training_segments_never_train_beside_their_validated_source(tmp_path):
+    root = tmp_path / "spk"
+    for k, spk in enumerate(["s1", "s2", "s3", "s4", "s5", "s6"]):
+        tone_wav(root / spk / "u.wav", 1.0, seed=k)
+    out = tmp_path / "out"
+    assert load_script("speakers").main([
+        "--corpus", str(root), "--out", str(out), "--folds", "3", "--train-folds", "2", "3",
+        "--segment", "0.4", "--hop", "0.2", "--speed", "0.9", "--noise", "5", "20",
+        "--n-mels", "16", "--workers", "1"]) == 0
+    from audiocs.cache import FeatureCache
+    from audiocs.config import DataConfig
+    from audiocs.splits import resolve_splits
+
+    cache = FeatureCache(out / "features-logmel")
+    rows = {r.id: r for r in cache.rows}
+    plain = [r for r in cache.rows if not r.extra.get("speed") and not r.extra.get("noise")]
+    noisy = [r for r in cache.rows if r.extra.get("noise")]
+    # one copy of each original segment of folds 2-3, none of fold 1's or of the speed copies
+    assert sorted(r.extra["copy_of"] for r in noisy) == sorted(r.id for r in plain if r.fold > 1)
+    assert len(noisy) == 16  # 4 speakers x 4 segments of 0.4 s every 0.2 s in 1 s
+    for r in noisy:
+        source = rows[r.extra["copy_of"]]
+        assert r.id == source.id + "-noise" and not source.extra.get("speed")
+        assert (r.label, r.speaker, r.fold) == (source.label, source.speaker, source.fold)
+        clean, _ = sf.read(source.path, dtype="float64")
+        dirty, _ = sf.read(r.path, dtype="float64")
+        snr = 10 * np.log10(np.mean(clean ** 2) / np.mean((dirty - clean) ** 2))
+        assert snr == pytest.approx(float(r.extra["noise"].split(":")[1]), abs=0.06)
+    assert [cache.rows[i].id for i in cache.origins if i >= 0] == [r.extra["copy_of"] for r in noisy]
+    # a validation segment drawn from the training folds has no noisy twin in training
+    s = resolve_splits(cache.folds, cache.labels, DataConfig(test_folds=[1], valid_split="fraction",
+                       valid_fraction=0.25), 0, cache.copies, cache.origins)
+    valid = {cache.rows[i].id for i in s.valid}
+    trained = [cache.rows[i] for i in s.train]
+    assert len(valid) == 4 and not any(r.extra.get("copy_of") in valid for r in trained)
+    assert sum(bool(r.extra.get("noise")) for r in trained) == 12
+
+
 def test_extra_speakers_are_fold_0_training_speakers_after_the_corpus_labels(tmp_path):
     root, extra = tmp_path / "spk", tmp_path / "commands"
     for k, spk in enumerate(["s1", "s2"]):

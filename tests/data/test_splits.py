@@ -40,3 +40,20 @@ def test_fraction_validation_draws_originals_only():
 def test_missing_fold_is_named():
     with pytest.raises(AudiocsError, match=r"data.test_folds: folds \[4\]"):
         resolve_splits(FOLDS, LABELS, DataConfig(test_folds=[4]), 0, COPIES)
+
+
+def test_a_copy_of_a_held_out_row_is_not_trained_on():
+    # rows 8-11 are copies of rows 0, 1, 4 and 5 (same fold and label); -1: not a copy
+    origins = np.array([-1] * 8 + [0, 1, 4, 5])
+    data = DataConfig(test_folds=[2], valid_split="fraction", valid_fraction=0.34)
+    base = resolve_splits(FOLDS, LABELS, data, 0, COPIES)
+    s = resolve_splits(FOLDS, LABELS, data, 0, COPIES, origins)
+    assert (s.valid.tolist(), s.test.tolist()) == (base.valid.tolist(), base.test.tolist())
+    held_out = set(s.valid.tolist()) | set(s.test.tolist())
+    dropped = {i for i in range(8, 12) if origins[i] in held_out}
+    assert dropped and set(s.train.tolist()) == set(base.train.tolist()) - dropped
+    assert not any(origins[i] in held_out for i in s.train)
+    # a copy lies in its source's fold: with whole folds held out, origins change nothing
+    folds = resolve_splits(FOLDS, LABELS, DataConfig(test_folds=[1], valid_split="folds",
+                                                     valid_folds=[2]), 0, COPIES, origins)
+    assert folds.train.tolist() == [4, 5, 10, 11]

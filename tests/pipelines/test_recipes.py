@@ -213,7 +213,7 @@ def test_speakers_recipe_librispeech_subset(real_data, tmp_path):
         (tmp_path / "sc").mkdir(exist_ok=True)
         (tmp_path / "sc" / word).symlink_to(real_data / "speech-commands-mini" / word)
     run_recipe("speakers", tmp_path, "corpus=libri", "folds=4", "speed=0.9", "extra_speakers=sc",
-               "prep_opts=--workers 1 --n-mels 32", f"overrides={SMOKE_ECAPA}")
+               "noise=5 20", "prep_opts=--workers 1 --n-mels 32", f"overrides={SMOKE_ECAPA}")
     exp = tmp_path / "exp/speakers"
     test = {r["speaker"] for r in _read_csv(exp / "embeddings/test/index.csv")}
     cohort = {r["speaker"] for r in _read_csv(exp / "embeddings/cohort/index.csv")}
@@ -237,12 +237,20 @@ def test_speakers_recipe_librispeech_subset(real_data, tmp_path):
     assert len(extra) > 5 and all(s.startswith("extra-") for s in extra)
     copies = {r["speaker"] for r in train_rows if r["speed"]}
     assert copies == {f"sp0.9-{s}" for s in cohort | extra} and not any(r.get("speed") for r in test_rows)
+    # noise="5 20": one noisy copy of each original training segment (the extra speakers' too),
+    # the same speaker; none of the speed copies, none to score
+    noisy = sorted(r["copy_of"] for r in train_rows if r["noise"])
+    plain = [r for r in train_rows if not r["speed"] and not r["noise"]]
+    assert noisy == sorted(r["id"] for r in plain if r["fold"] != "1") and noisy
+    assert not any(r.get("noise") for r in test_rows)
     for name in ("scores", "scores_asnorm", "scores_wccn_asnorm"):
         m = json.loads((exp / name / "metrics.json").read_text())
         assert m["scored"] > 0 and 0.0 <= m["eer"] <= 1.0
     assert m["wccn"]["from"].endswith("embeddings/train") and m["wccn"]["shrink"] == 0.25 and m["norm"] == "asnorm"
     fitted = {r["speaker"] for r in _read_csv(exp / "embeddings/train/index.csv")}
     assert fitted == cohort  # the training speakers' segments: not their copies, nor the extra ones
+    assert len(_read_csv(exp / "embeddings/train/index.csv")) == sum(
+        r["fold"] not in ("0", "1") for r in plain)
     raw, normed, whitened = ((exp / name / "scores.txt").read_text()
                              for name in ("scores", "scores_asnorm", "scores_wccn_asnorm"))
     assert raw.count("\n") == normed.count("\n") == whitened.count("\n") and len({raw, normed, whitened}) == 3
