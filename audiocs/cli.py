@@ -149,6 +149,8 @@ def _add_score(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--cohort", default=None, help="embeddings folder of the S-norm/AS-norm cohort")
     p.add_argument("--norm", default="none", choices=["none", "snorm", "asnorm"])
     p.add_argument("--top-k", type=int, default=300, help="AS-norm cohort size per side")
+    p.add_argument("--cohort-by", default=None, choices=["speaker", "label"],
+                   help="cohort members are these classes' mean embeddings (default: each embedding)")
     p.add_argument("--mean-from", default=None, help="embeddings folder whose mean is subtracted first")
     p.add_argument("--wccn", default=None, metavar="DIR",
                    help="embeddings folder of other speakers (e.g. the cohort) that fits within-class "
@@ -172,7 +174,7 @@ def cmd_score(args: argparse.Namespace) -> int:
 
     m = run_score(args.embeddings, args.trials, args.out, cohort=args.cohort, norm=args.norm, top_k=args.top_k,
                   mean_from=args.mean_from, wccn_from=args.wccn, wccn_by=args.wccn_by,
-                  wccn_shrink=args.wccn_shrink,
+                  wccn_shrink=args.wccn_shrink, cohort_by=args.cohort_by,
                   skip_missing=args.skip_missing, by=args.by,
                   few_shot=args.few_shot, episodes=args.episodes, seed=args.seed, plots=not args.no_plots)
     if m["skipped_missing"]:

@@ -3,7 +3,9 @@
 AS-norm as in Matejka et al., "Analysis of score normalization in multilingual speaker
 recognition" (Interspeech 2017): each side of a trial is normalized by the mean and standard
 deviation of its scores against its own top-k most similar cohort embeddings; S-norm uses
-the whole cohort. The normalized score is the average of the two sides.
+the whole cohort. The normalized score is the average of the two sides. A cohort member is one
+embedding, or one speaker (the mean of the unit-length embeddings of that speaker's segments,
+:func:`class_means`), as in WeSpeaker's score normalization.
 """
 
 from __future__ import annotations
@@ -12,6 +14,14 @@ import numpy as np
 import torch
 
 from audiocs.scoring.io import l2_normalize
+
+
+def class_means(vectors: np.ndarray, keys: list[str]) -> np.ndarray:
+    """The mean (C, D) of the unit-length rows of `vectors` (N, D) of each key, in sorted key order."""
+    names, index = np.unique(np.asarray(keys, dtype=object), return_inverse=True)
+    sums = np.zeros((len(names), vectors.shape[1]), np.float64)
+    np.add.at(sums, index, l2_normalize(vectors).astype(np.float64))
+    return (sums / np.bincount(index, minlength=len(names))[:, None]).astype(np.float32)
 
 
 def cohort_stats(vectors: np.ndarray, cohort: np.ndarray, top_k: int | None = None,

@@ -14,7 +14,7 @@ from audiocs.scoring.cosine import cosine_scores, subtract_mean
 from audiocs.scoring.fewshot import few_shot_accuracy
 from audiocs.scoring.io import EmbeddingSet, read_embeddings
 from audiocs.scoring.metrics import retrieval_metrics, verification_metrics
-from audiocs.scoring.norm import snorm_scores
+from audiocs.scoring.norm import class_means, snorm_scores
 from audiocs.scoring.trials import Trials, generate_trials, read_key_values, read_trials, resolve_trials, write_trials
 from audiocs.scoring.wccn import Wccn, fit_wccn
 
@@ -38,9 +38,10 @@ class ScoredTrials:
 
 def score_trials(es: EmbeddingSet, trials: Trials, *, cohort: EmbeddingSet | None = None, norm: str = "none",
                  top_k: int = 300, mean: np.ndarray | None = None, wccn: Wccn | None = None,
-                 skip_missing: bool = False) -> ScoredTrials:
+                 cohort_by: str | None = None, skip_missing: bool = False) -> ScoredTrials:
     """Cosine-score `trials` over `es`; optional mean subtraction (mean (D,)) or WCCN (`wccn`, applied
-    to `es` and the cohort alike), then S-norm / AS-norm against `cohort`."""
+    to `es` and the cohort alike), then S-norm / AS-norm against `cohort`: its embeddings, or with
+    `cohort_by` ('speaker' or 'label') the mean embedding of each of its classes."""
     if norm not in NORMS:
         raise AudiocsError(f"unknown score normalization {norm!r}: expected one of {', '.join(NORMS)}")
     if norm != "none" and cohort is None:
@@ -66,6 +67,7 @@ def score_trials(es: EmbeddingSet, trials: Trials, *, cohort: EmbeddingSet | Non
     scores = cosine_scores(x, e, t)
     if norm != "none":
         c = prepare(cohort.vectors)
+        c = class_means(c, cohort.keys(cohort_by)) if cohort_by is not None else c
         scores = snorm_scores(scores, x, e, t, c, top_k if norm == "asnorm" else None)
     return ScoredTrials(trials, kept, scores.astype(np.float32), len(trials) - len(kept))
 
@@ -83,12 +85,14 @@ def write_scores(scored: ScoredTrials, path: str | Path) -> Path:
 def run_score(embeddings: str | Path, trials_path: str | Path, out_dir: str | Path, *,
               cohort: str | Path | None = None, norm: str = "none", top_k: int = 300,
               mean_from: str | Path | None = None, wccn_from: str | Path | None = None,
-              wccn_by: str = "speaker", wccn_shrink: float | None = None, skip_missing: bool = False,
+              wccn_by: str = "speaker", wccn_shrink: float | None = None,
+              cohort_by: str | None = None, skip_missing: bool = False,
               by: str | None = None, few_shot: int | None = None, episodes: int = 10, seed: int = 0,
               plots: bool = True) -> dict:
     """Score a trial list and write scores.txt, metrics.json, det.png and score_hist.png to `out_dir`.
 
-    `wccn_from`: an embeddings folder whose classes (`wccn_by`) fit WCCN with `wccn_shrink` (None: the default). With
+    `wccn_from`: an embeddings folder whose classes (`wccn_by`) fit WCCN with `wccn_shrink` (None: the default);
+    `cohort_by`: the cohort's members are its classes' mean embeddings. With
     `by` ('speaker' or 'label'), also retrieval metrics, and few-shot accuracy when `few_shot` = k.
     """
     es = read_embeddings(embeddings)
@@ -100,12 +104,13 @@ def run_score(embeddings: str | Path, trials_path: str | Path, out_dir: str | Pa
         fit = read_embeddings(wccn_from)
         wccn = fit_wccn(fit.vectors, fit.keys(wccn_by), shrink=wccn_shrink, where=fit.source)
     scored = score_trials(es, trials, cohort=co, norm=norm, top_k=top_k, mean=mean, wccn=wccn,
-                          skip_missing=skip_missing)
+                          cohort_by=cohort_by, skip_missing=skip_missing)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     write_scores(scored, out / "scores.txt")
     metrics: dict = {"embeddings": str(embeddings), "trials_file": str(trials_path), "norm": norm,
                      "top_k": top_k if norm == "asnorm" else None,
+                     "cohort_by": cohort_by if norm != "none" else None,
                      "wccn": None if wccn is None else {"from": str(wccn_from), "by": wccn_by, "shrink": wccn.shrink},
                      "skipped_missing": scored.skipped,
                      "scored": int(len(scored.scores))}

@@ -213,13 +213,29 @@ stage 34 ecapa_extra audiocs search "${seg15[@]}" --set data.train_folds=[] \
   --exp-dir "$exp/spk19" --out "$exp/spk19"
 stage 35 extra_backends over_runs both_backends spk19_backend "$exp"/spk19/cache_dir_*_seed[0-2]
 # noise: one noisy copy of each training segment (white, pink or brown noise at 5-20 dB SNR, the
-# same speaker; not of the speed-perturbed copies: a third more training segments, about 12
-# minutes a model on the recipe's data), on the 1.5 s segments; three seeds (against
-# spk15_5seeds' seeds 0-2), scored with every back-end of stages 28-29. A noisy copy of a segment
-# drawn for the checkpoint's validation rows is not trained on (`copy_of`).
+# same speaker; not of the speed-perturbed copies: a third more training segments and steps), on
+# the 1.5 s segments; two seeds (against spk15_5seeds' seeds 0-1), scored with every back-end of stages 28-29. A noisy copy of a segment drawn for the
+# checkpoint's validation rows is not trained on (`copy_of`).
 stage 36 prepare_noise python "$repo_root/data_prep/speakers.py" "${prep[@]}" --n-mels 80 \
   --out "$data/train_speed80_1.5s_noise" --segment 1.5 --hop 0.75 --speed 0.9 1.1 --noise 5 20
-stage 37 ecapa_noise audiocs search "${seg15[@]}" \
+stage 37 ecapa_noise audiocs search "${seg15[@]}" --seeds 0 1 \
   --space data.cache_dir="$data/train_speed80_1.5s_noise/features-fbank" \
   --exp-dir "$exp/spk20" --out "$exp/spk20"
-stage 38 noise_backends over_runs both_backends spk20_backend "$exp"/spk20/cache_dir_*_seed[0-2]
+stage 38 noise_backends over_runs both_backends spk20_backend "$exp"/spk20/cache_dir_*_seed[0-1]
+# the AS-norm cohort's members: one per training speaker (the mean of its unit-length embeddings,
+# `--cohort-by speaker`, as WeSpeaker's score normalization) in place of one per segment, from
+# the 3 s segments or from the 1.5 s training segments, top 25, 50 or 100 of the 150 speakers;
+# after WCCN on the training segments (the recipe's back-end, stages 28-29), on the recipe's
+# validation models of seeds 0-1 (stage 23, whose back-ends stage 28-29 score first)
+backend_cohort() {  # backend_cohort RUN: speaker-mean cohorts, on RUN/backend's embeddings
+  local b=$1/backend c k
+  for c in cohort train; do
+    for k in 25 50 100; do
+      audiocs score --embeddings "$b/valid" --trials "$b/trials.txt" --no-plots --norm asnorm \
+        --cohort "$b/$c" --cohort-by speaker --top-k $k --wccn "$b/train" --wccn-shrink 0.25 \
+        --out "$b/wccn_train0.25+asnorm_${c}_speakers$k" || return
+    done
+  done
+}
+both_cohorts() { both_backends "$1" && backend_cohort "$1"; }  # both_cohorts RUN
+stage 39 cohort_speakers over_runs both_cohorts backend_cohort "$exp"/spk15/crop_frames150_*_seed[0-1]

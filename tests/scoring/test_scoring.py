@@ -94,6 +94,26 @@ def test_asnorm_with_top_k_at_cohort_size_is_snorm():
     np.testing.assert_allclose(snorm_scores(raw, x, e, t, cohort, 12), snorm_scores(raw, x, e, t, cohort), atol=1e-5)
 
 
+@pytest.mark.parametrize("by", ["speaker", "label"])
+def test_asnorm_against_class_mean_cohort_matches_direct_loop(by):
+    es, co = _embedding_set(), _embedding_set(n_spk=9, per=4, seed=5)
+    tr = generate_trials(es)
+    keys = co.speakers if by == "speaker" else co.label_names
+    members = []  # each class: the mean of its unit-length embeddings
+    for k in sorted(set(keys)):
+        rows = co.vectors[[i for i, key in enumerate(keys) if key == k]]
+        members.append((rows / np.linalg.norm(rows, axis=1, keepdims=True)).mean(axis=0))
+    assert len(members) == (9 if by == "speaker" else 3)
+    row = es.row_of()
+    e, t = np.array([row[a] for a in tr.enroll]), np.array([row[b] for b in tr.test])
+    top_k = 2 if by == "label" else 5
+    got = score_trials(es, tr, cohort=co, norm="asnorm", top_k=top_k, cohort_by=by).scores
+    np.testing.assert_allclose(got, _norm_loop(es.vectors, e, t, np.array(members), top_k), rtol=1e-4,
+                               atol=1e-4)
+    plain = score_trials(es, tr, cohort=co, norm="asnorm", top_k=top_k).scores
+    assert not np.allclose(got, plain, atol=1e-3)  # the segments themselves are another cohort
+
+
 # --- trial lists -------------------------------------------------------------------------
 
 
