@@ -47,13 +47,15 @@ stage 7 score audiocs score --embeddings "$exp/embeddings/test" --trials "$exp/t
 stage 8 score_asnorm audiocs score --embeddings "$exp/embeddings/test" \
   --trials "$exp/trials.txt" --cohort "$exp/embeddings/cohort" --norm asnorm --top-k 100 \
   --out "$exp/scores_asnorm"
-# WCCN fitted on the training segments (not their speed-perturbed copies), then AS-norm: the
-# back-end that search.sh chose on the validation speakers (stages 28-29)
+# WCCN fitted on the training segments (not their speed-perturbed copies), then AS-norm against
+# the training speakers (each the mean embedding of its training segments): the back-end that
+# search.sh chose on the validation speakers (stages 28-29 and 39)
 stage 9 embed_train audiocs embed --exp-dir "$exp/model" --cache "$train_cache" \
   --out "$exp/embeddings/train" --folds $(seq 2 "$folds") --originals
 stage 10 score_wccn_asnorm audiocs score --embeddings "$exp/embeddings/test" \
   --trials "$exp/trials.txt" --wccn "$exp/embeddings/train" --wccn-shrink 0.25 \
-  --cohort "$exp/embeddings/cohort" --norm asnorm --top-k 100 --out "$exp/scores_wccn_asnorm"
+  --cohort "$exp/embeddings/train" --cohort-by speaker --norm asnorm --top-k 100 \
+  --out "$exp/scores_wccn_asnorm"
 stage 11 report audiocs report "$exp/model" "$exp/model" "$exp/model" \
   --names cosine as-norm wccn+as-norm \
   --scores "$exp/scores" "$exp/scores_asnorm" "$exp/scores_wccn_asnorm" --out "$exp/report.html"

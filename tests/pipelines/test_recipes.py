@@ -247,6 +247,8 @@ def test_speakers_recipe_librispeech_subset(real_data, tmp_path):
         m = json.loads((exp / name / "metrics.json").read_text())
         assert m["scored"] > 0 and 0.0 <= m["eer"] <= 1.0
     assert m["wccn"]["from"].endswith("embeddings/train") and m["wccn"]["shrink"] == 0.25 and m["norm"] == "asnorm"
+    assert m["cohort_by"] == "speaker" and json.loads(
+        (exp / "scores_asnorm" / "metrics.json").read_text())["cohort_by"] is None
     fitted = {r["speaker"] for r in _read_csv(exp / "embeddings/train/index.csv")}
     assert fitted == cohort  # the training speakers' segments: not their copies, nor the extra ones
     assert len(_read_csv(exp / "embeddings/train/index.csv")) == sum(
