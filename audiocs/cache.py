@@ -88,12 +88,19 @@ class FeatureCache:
         # augmented copies of other rows (data_prep --speed, --noise): training rows only
         self.copies = np.array([bool(r.extra.get("speed") or r.extra.get("noise"))
                                 for r in self.rows], bool)
-        # the row each copy was made from (manifest column copy_of, data_prep --noise), -1: none
+        # the row each copy was made from (manifest column copy_of), -1: none in this cache
         position = {r.id: i for i, r in enumerate(self.rows)}
         self.origins = np.array([position.get(r.extra.get("copy_of", ""), -1) for r in self.rows],
                                 np.int64)
         self.lengths = np.diff(self.offsets)
         self._clip_sums: tuple[np.ndarray, np.ndarray] | None = None
+
+    def splits(self, data, seed: int):
+        """:func:`audiocs.splits.resolve_splits` over this cache's rows: their folds, labels,
+        augmented copies and the rows those were made from (`data`: a DataConfig)."""
+        from audiocs.splits import resolve_splits
+
+        return resolve_splits(self.folds, self.labels, data, seed, self.copies, self.origins)
 
     @property
     def num_features(self) -> int:

@@ -121,14 +121,12 @@ def _test_classification(exp: Path) -> dict[str, Any]:
     from audiocs.cache import FeatureCache
     from audiocs.evaluate import evaluate_experiment
     from audiocs.runner import clip_outputs, load_for_inference
-    from audiocs.splits import resolve_splits
 
     result = evaluate_experiment(exp, split="test")
     bundle = load_for_inference(exp)
     cfg = bundle.config
     cache = FeatureCache(cfg.data.cache_dir)
-    rows = resolve_splits(cache.folds, cache.labels, cfg.data, cfg.train.seed,
-                          cache.copies, cache.origins).test
+    rows = cache.splits(cfg.data, cfg.train.seed).test
     emb = clip_outputs(bundle.model, nn.Identity(), cache, rows, bundle.mean, bundle.std,
                       cfg.eval, torch.device("cpu"))
     weights = bundle.classifier.weight.detach().float()

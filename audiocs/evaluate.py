@@ -24,7 +24,6 @@ from audiocs.fileio import atomic_write
 from audiocs.manifest import ManifestRow
 from audiocs.plots import plot_confusion, plot_training_curves
 from audiocs.runner import InferenceBundle, clip_outputs, load_for_inference, resolve_device
-from audiocs.splits import resolve_splits
 
 TOP_K = 3  # classes listed per clip in predictions.csv
 
@@ -123,8 +122,7 @@ def _score_split(exp_dir: str | Path, split: str, fold: int | None, cache_dir: s
     if cache.num_features != bundle.model.n_features:
         raise AudiocsError(f"{cache.root}: {cache.num_features} features per frame, the model "
                            f"of {bundle.checkpoint} takes {bundle.model.n_features}")
-    indices = resolve_splits(cache.folds, cache.labels, cfg.data, cfg.train.seed,
-                             cache.copies, cache.origins).get(split)
+    indices = cache.splits(cfg.data, cfg.train.seed).get(split)
     if indices.size == 0:
         raise AudiocsError(f"{exp}: the {split} split is empty (data.test_folds = "
                            f"{cfg.data.test_folds}); train with --fold k to have a test fold")

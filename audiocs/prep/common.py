@@ -302,7 +302,8 @@ def perturb_speed(clips: list[ManifestRow], out_dir: Path, factors: list[float],
     faster (tempo and pitch both change, as sox ``speed`` and Kaldi's recipes do), written once
     (atomically) as ``out_dir/speed/<id>-sp<factor>.wav`` (none of an unreadable source). It keeps
     its source's fold and carries ``speed`` (the factor), which makes it a training row only
-    (`audiocs.splits`). With `new_speakers` its label is a new speaker ``sp<factor>-<label name>``
+    (`audiocs.splits`), and ``copy_of`` (its source's id), which keeps it out of training when
+    its source is drawn for validation. With `new_speakers` its label is a new speaker ``sp<factor>-<label name>``
     after the original labels (the Kaldi convention for speaker recognition); otherwise it keeps
     its source's label (a digit is the same digit at another speed).
     """
@@ -329,7 +330,7 @@ def perturb_speed(clips: list[ManifestRow], out_dir: Path, factors: list[float],
                 label=next_label + speakers[name] if new_speakers else c.label, label_name=name,
                 fold=c.fold, speaker=f"{tag}-{c.speaker}" if new_speakers else c.speaker,
                 duration=c.duration / factor,
-                extra={**c.extra, "source": c.path, "speed": f"{factor:g}"},
+                extra={**c.extra, "source": c.path, "speed": f"{factor:g}", "copy_of": c.id},
             ))
         next_label += len(speakers)
     return clips + copies

@@ -37,7 +37,7 @@ from audiocs.fileio import atomic_write
 from audiocs.losses import ClassificationLoss
 from audiocs.progress import progress_bar
 from audiocs.runner import autocast, clip_outputs, cpu_has_native_bf16
-from audiocs.splits import Splits, apply_fold, resolve_splits
+from audiocs.splits import Splits, apply_fold
 from audiocs.train.ema import WeightEMA
 from audiocs.train.schedules import LRSchedule, MarginSchedule
 from audiocs.train.stats import STAT_KEYS, cosine_sums, epoch_means, training_logits
@@ -347,8 +347,7 @@ def train(cfg: Config, exp_dir: str | Path, *, resume: bool = False) -> dict[str
 
 def _train(cfg: Config, exp: Path, resume: bool, ctx: DistContext) -> dict[str, Any]:
     cache = FeatureCache(cfg.data.cache_dir)
-    splits = resolve_splits(cache.folds, cache.labels, cfg.data, cfg.train.seed,
-                            cache.copies, cache.origins)
+    splits = cache.splits(cfg.data, cfg.train.seed)
     seed_everything(cfg.train.seed)
     # input scaling from this run's training rows only: no validation or test frame shapes it
     mean, std = cache.stats(splits.train)

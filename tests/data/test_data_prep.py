@@ -291,6 +291,12 @@ def test_fsdd_speed_copies_keep_the_digit_and_are_training_rows_only(real_data, 
     s = resolve_splits(cache.folds, cache.labels, DataConfig(test_folds=[1]), 0, cache.copies)
     assert {cache.rows[i].id for i in s.test} == {r.id for r in originals if r.fold == 1}
     assert not any(cache.rows[i].fold == 1 for i in s.train) and cache.copies[s.train].sum() == 10
+    # a copy names its source: when the source is drawn for validation, the copy is not trained on
+    assert all(c.extra["copy_of"] + "-sp1.1" == i for i, c in copies.items())
+    frac = cache.splits(DataConfig(test_folds=[1], valid_split="fraction", valid_fraction=0.3), 0)
+    valid = {cache.rows[i].id for i in frac.valid}
+    assert valid and not any(cache.rows[i].extra.get("copy_of") in valid for i in frac.train)
+    assert cache.copies[frac.train].sum() == 10 - len(valid)
 
 
 def test_coloured_noise_has_unit_power_and_its_spectral_slope():

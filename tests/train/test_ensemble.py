@@ -18,7 +18,6 @@ from audiocs.cli import main
 from audiocs.errors import AudiocsError
 from audiocs.evaluate import evaluate_experiment
 from audiocs.runner import clip_outputs, load_for_inference
-from audiocs.splits import resolve_splits
 
 
 def _train(tmp_path: Path, cache: Path, name: str, **sections) -> Path:
@@ -33,8 +32,7 @@ def _scores(exp: Path) -> tuple[torch.Tensor, np.ndarray]:
     """One member's test scores, computed here without `evaluate`: (N, C) scores, (N,) labels."""
     b = load_for_inference(exp, prefer="last.pt")
     cache = FeatureCache(b.config.data.cache_dir)
-    idx = resolve_splits(cache.folds, cache.labels, b.config.data, b.config.train.seed,
-                         cache.copies).get("test")
+    idx = cache.splits(b.config.data, b.config.train.seed).get("test")
     return (clip_outputs(b.model, b.classifier, cache, idx, b.mean, b.std, b.config.eval,
                          torch.device("cpu")), cache.labels[idx])
 

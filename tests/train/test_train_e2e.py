@@ -16,7 +16,7 @@ from audiocs.checkpoint import build_modules, load_checkpoint, model_meta
 from audiocs.cli import main
 from audiocs.config import load_config
 from audiocs.runner import clip_outputs, load_for_inference
-from audiocs.splits import apply_fold, resolve_splits
+from audiocs.splits import apply_fold
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -30,7 +30,7 @@ def _untrained_accuracy(config: Path, fold: int) -> float:
     meta = model_meta(cfg, n_features=cache.num_features, class_names=cache.class_names,
                       settings=cache.settings, mean=cache.mean, std=cache.std)
     model, classifier, loss = build_modules(meta)
-    test = resolve_splits(cache.folds, cache.labels, cfg.data, cfg.train.seed).test
+    test = cache.splits(cfg.data, cfg.train.seed).test
     scores = clip_outputs(model, classifier, cache, test, cache.mean, cache.std, cfg.eval,
                          torch.device("cpu"))
     return float((loss.predict(scores).numpy() == cache.labels[test]).mean())

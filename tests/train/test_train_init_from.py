@@ -15,7 +15,7 @@ from audiocs.checkpoint import load_checkpoint
 from audiocs.cli import main
 from audiocs.config import load_config
 from audiocs.errors import AudiocsError
-from audiocs.splits import apply_fold, resolve_splits
+from audiocs.splits import apply_fold
 from audiocs.train.loop import train
 
 
@@ -49,8 +49,7 @@ def test_fine_tuning_starts_from_the_checkpoint(tmp_path: Path, tone_cache: Path
     cfg = load_config(config)
     apply_fold(cfg, 2)
     cache = FeatureCache(tone_cache)
-    own_mean, _ = cache.stats(resolve_splits(cache.folds, cache.labels, cfg.data, 3,
-                                             cache.copies).train)
+    own_mean, _ = cache.stats(cache.splits(cfg.data, 3).train)
     assert not np.allclose(own_mean, before["meta"]["mean"].numpy())
     assert after["progress"]["epoch"] == 1 and after["optimizer"]["state"]  # a fresh optimizer
 
