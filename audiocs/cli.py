@@ -219,6 +219,25 @@ def cmd_embed(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_fuse(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("fuse", help="one embedding per clip from several models' embeddings of the same "
+                                    "clips (cosine score = mean of the models' scores)")
+    p.add_argument("--embeddings", required=True, nargs="+", metavar="DIR",
+                   help="embedding folders of the same ids, one per model")
+    p.add_argument("--out", required=True, help="folder for the fused embeddings.npy + index.csv")
+    p.set_defaults(func=cmd_fuse)
+
+
+def cmd_fuse(args: argparse.Namespace) -> int:
+    from audiocs.scoring.io import fuse_embeddings, read_embeddings, write_embeddings
+
+    es = fuse_embeddings([read_embeddings(d) for d in args.embeddings])
+    write_embeddings(args.out, es)
+    print(f"{len(es)} embeddings of dimension {es.vectors.shape[1]} ({len(args.embeddings)} models) "
+          f"written to {args.out}")
+    return 0
+
+
 def _add_quickstart(sub: argparse._SubParsersAction) -> None:
     from audiocs.quickstart import QuickstartOptions  # light: no torch
 
@@ -381,6 +400,7 @@ _SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
     _add_crossval,
     _add_synth,
     _add_trials,
+    _add_fuse,
     _add_score,
     _add_embed,
     _add_quickstart,

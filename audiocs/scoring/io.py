@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -123,6 +124,40 @@ def read_embeddings(directory: str | Path) -> EmbeddingSet:
                       np.asarray(labels, dtype=np.int64), names, speakers, source=str(d))
     validate_embeddings(es)
     return es
+
+
+def fuse_embeddings(sets: Sequence[EmbeddingSet]) -> EmbeddingSet:
+    """One embedding per id from several models' sets of the same clips (embedding-level fusion).
+
+    Each member's rows are scaled to unit length and concatenated, then divided by sqrt(M), so
+    each fused row has unit length and its cosine with another is the mean of the M members'
+    cosines. Every set must hold the same ids with the same label and speaker; rows follow the
+    first set's order.
+    """
+    if not sets:
+        raise AudiocsError("no embedding sets to fuse")
+    first = sets[0]
+    parts = []
+    for es in sets:
+        rows = es.row_of()
+        missing = [x for x in first.ids if x not in rows]
+        extra = len(es) - (len(first) - len(missing))
+        if missing or extra:
+            detail = f"{len(missing)} id(s) of {first.source} missing (e.g. {missing[0]!r})" if missing \
+                else f"{extra} id(s) not in {first.source}"
+            raise AudiocsError(f"{es.source}: cannot fuse with {first.source}: {detail}")
+        order = np.asarray([rows[x] for x in first.ids], dtype=np.int64)
+        other = es.subset(order)
+        for name, a, b in (("label", first.labels.tolist(), other.labels.tolist()),
+                           ("speaker", first.speakers, other.speakers)):
+            bad = next((i for i, (x, y) in enumerate(zip(a, b)) if x != y), None)
+            if bad is not None:
+                raise AudiocsError(f"{es.source}: id {first.ids[bad]!r} has {name} {b[bad]!r}, "
+                                   f"{first.source} has {a[bad]!r}")
+        parts.append(l2_normalize(other.vectors))
+    vectors = np.concatenate(parts, axis=1) / np.float32(np.sqrt(len(sets)))
+    return EmbeddingSet(list(first.ids), vectors, first.labels.copy(), list(first.label_names),
+                        list(first.speakers), source="+".join(es.source for es in sets))
 
 
 def write_embeddings(directory: str | Path, es: EmbeddingSet, *, ark: bool = False) -> Path:

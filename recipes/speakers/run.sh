@@ -7,6 +7,8 @@
 # before AS-norm. Both segmentations deal the speakers into the same folds; normalization statistics
 # come from the training folds only. Outputs: $exp/scores{,_asnorm,_wccn_asnorm}/metrics.json
 # (EER, minDCF), DET plots, and $exp/report.html with all three beside the training curves.
+# With several $seeds, one model is trained per seed ($exp/model-seed<s>) and each clip's embedding
+# is the fusion of theirs (`audiocs fuse`: a cosine score is the mean of the models' scores).
 
 corpus=data/LibriSpeech/train-clean-100   # speaker folders or LibriSpeech
 data=data/speakers          # manifest.csv, segments/ and the feature cache
@@ -20,6 +22,8 @@ kind=fbank                  # front-end: fbank | logmel
 prep_opts="--n-mels 80 --cmn true"  # extra data_prep/speakers.py options
 speed="0.9 1.1"             # speed perturbation factors of the training speakers ("": none)
 extra_speakers=""           # another speaker corpus (e.g. Speech Commands): training speakers
+seeds=""                    # training seeds, one model each, embeddings fused ("": one model,
+                            # the config's seed, in $exp/model)
 noise=""                    # "LOW HIGH": a noisy copy of every training segment at an SNR drawn
                             # from LOW..HIGH dB (data_prep/speakers.py --noise); "": none
 
@@ -34,12 +38,29 @@ stage 1 prepare python "$repo_root/data_prep/speakers.py" "${prep[@]}" --out "$d
   --segment "$segment" --hop "$hop" "${speed_opts[@]}" $prep_opts
 stage 2 prepare_eval python "$repo_root/data_prep/speakers.py" "${prep[@]}" --out "$data/eval" \
   --segment "$test_segment" $prep_opts
-stage 3 train audiocs train --config "$(conf "$config")" --set data.cache_dir="$train_cache" \
-  "${set_args[@]}" --fold 1 --exp-dir "$exp/model" --resume
-stage 4 embed_test audiocs embed --exp-dir "$exp/model" --cache "$eval_cache" \
-  --out "$exp/embeddings/test" --folds 1
-stage 5 embed_cohort audiocs embed --exp-dir "$exp/model" --cache "$eval_cache" \
-  --out "$exp/embeddings/cohort" --folds $(seq 2 "$folds")
+seed_list=($seeds) models=("$exp/model")
+if [ -n "$seeds" ]; then models=("${seed_list[@]/#/$exp/model-seed}"); fi
+train_models() {  # the model, or one model per seed of $seeds; resumable
+  local i seed_set
+  for i in "${!models[@]}"; do
+    seed_set=(); if [ -n "$seeds" ]; then seed_set=(--set "train.seed=${seed_list[i]}"); fi
+    audiocs train --config "$(conf "$config")" --set data.cache_dir="$train_cache" "${set_args[@]}" \
+      "${seed_set[@]}" --fold 1 --exp-dir "${models[i]}" --resume || return
+  done
+}
+embed_models() {  # embed_models OUT ARGS...: `audiocs embed ARGS` of the model into OUT, or of each
+  local out=$1 i parts=()  # model (into OUT's folder/<model>/) and their fusion into OUT
+  shift
+  if [ ${#models[@]} = 1 ]; then audiocs embed --exp-dir "${models[0]}" --out "$out" "$@"; return; fi
+  for i in "${!models[@]}"; do
+    parts+=("$(dirname "$out")/$(basename "${models[i]}")/$(basename "$out")")
+    audiocs embed --exp-dir "${models[i]}" --out "${parts[i]}" "$@" || return
+  done
+  audiocs fuse --embeddings "${parts[@]}" --out "$out"
+}
+stage 3 train train_models
+stage 4 embed_test embed_models "$exp/embeddings/test" --cache "$eval_cache" --folds 1
+stage 5 embed_cohort embed_models "$exp/embeddings/cohort" --cache "$eval_cache" --folds $(seq 2 "$folds")
 stage 6 trials audiocs trials --embeddings "$exp/embeddings/test" --out "$exp/trials.txt" \
   --by speaker
 stage 7 score audiocs score --embeddings "$exp/embeddings/test" --trials "$exp/trials.txt" \
@@ -50,12 +71,12 @@ stage 8 score_asnorm audiocs score --embeddings "$exp/embeddings/test" \
 # WCCN fitted on the training segments (not their speed-perturbed copies), then AS-norm against
 # the training speakers (each the mean embedding of its training segments): the back-end that
 # search.sh chose on the validation speakers (stages 28-29 and 39)
-stage 9 embed_train audiocs embed --exp-dir "$exp/model" --cache "$train_cache" \
-  --out "$exp/embeddings/train" --folds $(seq 2 "$folds") --originals
+stage 9 embed_train embed_models "$exp/embeddings/train" --cache "$train_cache" \
+  --folds $(seq 2 "$folds") --originals
 stage 10 score_wccn_asnorm audiocs score --embeddings "$exp/embeddings/test" \
   --trials "$exp/trials.txt" --wccn "$exp/embeddings/train" --wccn-shrink 0.25 \
   --cohort "$exp/embeddings/train" --cohort-by speaker --norm asnorm --top-k 100 \
   --out "$exp/scores_wccn_asnorm"
-stage 11 report audiocs report "$exp/model" "$exp/model" "$exp/model" \
+stage 11 report audiocs report "${models[0]}" "${models[0]}" "${models[0]}" \
   --names cosine as-norm wccn+as-norm \
   --scores "$exp/scores" "$exp/scores_asnorm" "$exp/scores_wccn_asnorm" --out "$exp/report.html"

@@ -239,3 +239,43 @@ backend_cohort() {  # backend_cohort RUN: speaker-mean cohorts, on RUN/backend's
 }
 both_cohorts() { both_backends "$1" && backend_cohort "$1"; }  # both_cohorts RUN
 stage 39 cohort_speakers over_runs both_cohorts backend_cohort "$exp"/spk15/crop_frames150_*_seed[0-1]
+# two models in one system (embeddings fused, `audiocs fuse`: each member's unit-length embedding,
+# concatenated, so a cosine score is the mean of the members' scores): members of 10 epochs, so
+# that both train inside the 15-minute budget of one model; four seeds on the 1.5 s segments,
+# fused in pairs (seeds 0+1 and 2+3) in stage 41
+stage 40 ecapa_1.5s_epochs10 audiocs search "${seg15[@]}" --seeds 0 1 2 3 --space train.epochs=10 \
+  --exp-dir "$exp/spk21" --out "$exp/spk21"
+# stage 40's models, each alone and fused in pairs (`audiocs fuse`), scored with cosine and with
+# the recipe's back-end (WCCN on the training segments, shrinkage 0.25, then AS-norm against the
+# training speakers' means, top 100; stage 39); against backend_cohort.md's 15-epoch models
+recipe_backend() {  # recipe_backend RUN: trials of RUN/backend/valid, cosine and the recipe's back-end
+  local b=$1/backend
+  audiocs trials --embeddings "$b/valid" --out "$b/trials.txt" --by speaker &&
+  audiocs score --embeddings "$b/valid" --trials "$b/trials.txt" --no-plots --out "$b/cosine" &&
+  audiocs score --embeddings "$b/valid" --trials "$b/trials.txt" --no-plots --norm asnorm \
+    --cohort "$b/train" --cohort-by speaker --top-k 100 --wccn "$b/train" --wccn-shrink 0.25 \
+    --out "$b/wccn_train0.25+asnorm_train_speakers100"
+}
+member_backend() {  # member_backend RUN: embed the validation and training segments, score them
+  audiocs embed --exp-dir "$1" --cache "$data/eval3s80/features-fbank" --out "$1/backend/valid" \
+    --folds 2 &&
+  audiocs embed --exp-dir "$1" --cache "$data/train_speed80_1.5s/features-fbank" \
+    --out "$1/backend/train" --folds $(seq 3 "$folds") --originals && recipe_backend "$1"
+}
+fused_backend() {  # fused_backend OUT RUN...: the runs' embeddings fused into OUT/backend, scored
+  local out=$1 s
+  shift
+  for s in valid train; do
+    audiocs fuse --embeddings "${@/%//backend/$s}" --out "$out/backend/$s" || return
+  done
+  recipe_backend "$out"
+}
+fusion() {  # every member alone, then the pairs of seeds 0+1 and 2+3 (tables spk21_members, _fused)
+  local r=("$exp"/spk21/epochs10_*_seed[0-3])
+  [ ${#r[@]} = 4 ] || { echo "expected 4 runs of stage 40, found ${#r[@]}" >&2; return 1; }
+  over_runs member_backend spk21_members "${r[@]}" &&
+  fused_backend "$exp/spk21/fused_seed0+1" "${r[0]}" "${r[1]}" &&
+  fused_backend "$exp/spk21/fused_seed2+3" "${r[2]}" "${r[3]}" &&
+  backend_table spk21_fused "$exp/spk21/fused_seed0+1" "$exp/spk21/fused_seed2+3"
+}
+stage 41 fusion fusion

@@ -14,7 +14,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+import yaml
 from helpers import ROOT
+
+from audiocs.scoring import read_embeddings
 
 
 # A model and schedule small enough for a few seconds per training on 2 cores.
@@ -213,7 +216,8 @@ def test_speakers_recipe_librispeech_subset(real_data, tmp_path):
         (tmp_path / "sc").mkdir(exist_ok=True)
         (tmp_path / "sc" / word).symlink_to(real_data / "speech-commands-mini" / word)
     run_recipe("speakers", tmp_path, "corpus=libri", "folds=4", "speed=0.9", "extra_speakers=sc",
-               "noise=5 20", "prep_opts=--workers 1 --n-mels 32", f"overrides={SMOKE_ECAPA}")
+               "noise=5 20", "prep_opts=--workers 1 --n-mels 32", f"overrides={SMOKE_ECAPA}",
+               "seeds=3 5")
     exp = tmp_path / "exp/speakers"
     test = {r["speaker"] for r in _read_csv(exp / "embeddings/test/index.csv")}
     cohort = {r["speaker"] for r in _read_csv(exp / "embeddings/cohort/index.csv")}
@@ -257,6 +261,16 @@ def test_speakers_recipe_librispeech_subset(real_data, tmp_path):
                              for name in ("scores", "scores_asnorm", "scores_wccn_asnorm"))
     assert raw.count("\n") == normed.count("\n") == whitened.count("\n") and len({raw, normed, whitened}) == 3
     assert (exp / "report.html").read_text().count("wccn+as-norm") >= 1
+    # seeds="3 5": two models, each clip's embedding the fusion of theirs (mean of their cosines)
+    assert not (exp / "model").exists()
+    for seed in (3, 5):
+        assert yaml.safe_load((exp / f"model-seed{seed}/config.yaml").read_text())["train"]["seed"] == seed
+    fused, *members = (read_embeddings(exp / "embeddings" / d / "test")
+                       for d in (".", "model-seed3", "model-seed5"))
+    assert fused.vectors.shape[1] == 2 * 16 and all(m.ids == fused.ids for m in members)
+    assert not np.allclose(members[0].vectors, members[1].vectors)
+    np.testing.assert_allclose(fused.vectors @ fused.vectors.T,
+                               sum(m.vectors @ m.vectors.T for m in members) / 2, atol=1e-5)
 
 
 @pytest.mark.slow

@@ -9,8 +9,8 @@ import pytest
 
 from audiocs.cli import main
 from audiocs.errors import AudiocsError
-from audiocs.scoring import (EmbeddingSet, cosine_scores, equal_error_rate, generate_trials, read_embeddings,
-                             read_trials, snorm_scores, subtract_mean, write_embeddings, write_trials)
+from audiocs.scoring import (EmbeddingSet, cosine_scores, equal_error_rate, fuse_embeddings, generate_trials,
+                             read_embeddings, read_trials, snorm_scores, subtract_mean, write_embeddings, write_trials)
 from audiocs.scoring.pipeline import score_trials
 from audiocs.scoring.trials import Trials, _pair_from_flat
 
@@ -206,6 +206,37 @@ def test_embeddings_round_trip_normalized_with_kaldi(tmp_path):
     ark = kaldiio.load_scp(str(tmp_path / "embeddings.scp"))
     np.testing.assert_allclose(ark["utt007"], back.vectors[7])
     assert not list(tmp_path.glob(".*tmp"))
+
+
+def test_fused_cosine_is_the_mean_of_the_members_cosines(tmp_path, capsys):
+    a, b = _embedding_set(seed=0), _embedding_set(seed=1, dim=8)
+    order = np.random.default_rng(2).permutation(len(b))  # the second set in another row order
+    write_embeddings(tmp_path / "a", a)
+    write_embeddings(tmp_path / "b", b.subset(order))
+    assert main(["fuse", "--embeddings", str(tmp_path / "a"), str(tmp_path / "b"),
+                 "--out", str(tmp_path / "ab")]) == 0
+    assert "30 embeddings of dimension 24 (2 models)" in capsys.readouterr().out
+    ab = read_embeddings(tmp_path / "ab")
+    assert ab.ids == a.ids and ab.speakers == a.speakers and ab.labels.tolist() == a.labels.tolist()
+    np.testing.assert_allclose(np.linalg.norm(ab.vectors, axis=1), 1.0, atol=1e-6)
+    for i, j in ((0, 1), (3, 17), (29, 5)):
+        mean = (_cos(a.vectors[i], a.vectors[j]) + _cos(b.vectors[i], b.vectors[j])) / 2
+        assert float(ab.vectors[i] @ ab.vectors[j]) == pytest.approx(mean, abs=1e-5)
+    # one set alone is itself
+    np.testing.assert_allclose(fuse_embeddings([a]).vectors, read_embeddings(tmp_path / "a").vectors, atol=1e-6)
+
+
+def test_fusing_different_clips_or_speakers_is_named():
+    a, b = _embedding_set(), _embedding_set(seed=1)
+    fewer = b.subset(np.arange(len(b) - 1))
+    fewer = EmbeddingSet(fewer.ids, fewer.vectors, fewer.labels, fewer.label_names, fewer.speakers, "run2")
+    with pytest.raises(AudiocsError, match=r"run2: cannot fuse with <memory>: 1 id\(s\) of <memory> missing \(e.g. 'utt029'\)"):
+        fuse_embeddings([a, fewer])
+    with pytest.raises(AudiocsError, match=r"cannot fuse with run2: 1 id\(s\) not in run2"):
+        fuse_embeddings([fewer, a])
+    other = EmbeddingSet(b.ids, b.vectors, b.labels, b.label_names, ["x"] + b.speakers[1:], "run3")
+    with pytest.raises(AudiocsError, match=r"run3: id 'utt000' has speaker 'x', <memory> has 'spk0'"):
+        fuse_embeddings([a, other])
 
 
 def test_duplicate_ids_nan_rows_and_size_mismatch_are_named(tmp_path):
