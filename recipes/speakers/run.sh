@@ -22,7 +22,7 @@ kind=fbank                  # front-end: fbank | logmel
 prep_opts="--n-mels 80 --cmn true"  # extra data_prep/speakers.py options
 speed="0.9 1.1"             # speed perturbation factors of the training speakers ("": none)
 extra_speakers=""           # another speaker corpus (e.g. Speech Commands): training speakers
-seeds=""                    # training seeds, one model each, embeddings fused ("": one model,
+seeds="0 1"                 # training seeds, one model each, embeddings fused ("": one model,
                             # the config's seed, in $exp/model)
 noise=""                    # "LOW HIGH": a noisy copy of every training segment at an SNR drawn
                             # from LOW..HIGH dB (data_prep/speakers.py --noise); "": none

@@ -164,7 +164,7 @@ over_runs() {  # over_runs FUNC TABLE RUN...: FUNC on every run, then the table 
 }
 stage 28 backends over_runs backend backend "$exp"/spk15/crop_frames150_*_seed[0-4]
 # WCCN fitted on the training segments themselves (1.5 s, the originals of folds 3..$folds, not
-# their speed-perturbed copies: 7,129 rows against the 627 3 s segments), then AS-norm as above
+# their speed-perturbed copies: 2,447 rows against the 627 3 s segments), then AS-norm as above
 backend_train() {  # backend_train RUN: embed the training segments, score with WCCN fitted on them
   local b=$1/backend a
   audiocs embed --exp-dir "$1" --cache "$data/train_speed80_1.5s/features-fbank" --out "$b/train" \
