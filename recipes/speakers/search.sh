@@ -137,9 +137,17 @@ stage 27 ecapa_1.5s_embed192 audiocs search "${seg15[@]}" --space model.embed_di
 # the scoring back-end, on the five validation models of spk15_5seeds (no training): cosine and
 # AS-norm (top 100), each alone and after WCCN fitted on the training speakers' 3 s segments
 # (shrinkage towards the identity 0.25-1; 1 only centres); the cohort is the same segments
+embed_valid() {  # embed_valid RUN: the validation speakers' 3 s segments into RUN/backend/valid
+  audiocs embed --exp-dir "$1" --cache "$data/eval3s80/features-fbank" --out "$1/backend/valid" \
+    --folds 2
+}
+embed_train() {  # embed_train RUN: the original training segments into RUN/backend/train
+  audiocs embed --exp-dir "$1" --cache "$data/train_speed80_1.5s/features-fbank" \
+    --out "$1/backend/train" --folds $(seq 3 "$folds") --originals
+}
 backend() {  # backend RUN: embed the validation and cohort segments, score every back-end
   local b=$1/backend cache=$data/eval3s80/features-fbank a n
-  audiocs embed --exp-dir "$1" --cache "$cache" --out "$b/valid" --folds 2 &&
+  embed_valid "$1" &&
   audiocs embed --exp-dir "$1" --cache "$cache" --out "$b/cohort" --folds $(seq 3 "$folds") &&
   audiocs trials --embeddings "$b/valid" --out "$b/trials.txt" --by speaker || return
   local as=(--cohort "$b/cohort" --norm asnorm --top-k 100)
@@ -167,8 +175,7 @@ stage 28 backends over_runs backend backend "$exp"/spk15/crop_frames150_*_seed[0
 # their speed-perturbed copies: 2,447 rows against the 627 3 s segments), then AS-norm as above
 backend_train() {  # backend_train RUN: embed the training segments, score with WCCN fitted on them
   local b=$1/backend a
-  audiocs embed --exp-dir "$1" --cache "$data/train_speed80_1.5s/features-fbank" --out "$b/train" \
-    --folds $(seq 3 "$folds") --originals || return
+  embed_train "$1" || return
   for a in 0.1 0.25 0.5; do
     audiocs score --embeddings "$b/valid" --trials "$b/trials.txt" --cohort "$b/cohort" \
       --norm asnorm --top-k 100 --no-plots --wccn "$b/train" --wccn-shrink $a \
@@ -257,10 +264,7 @@ recipe_backend() {  # recipe_backend RUN: trials of RUN/backend/valid, cosine an
     --out "$b/wccn_train0.25+asnorm_train_speakers100"
 }
 member_backend() {  # member_backend RUN: embed the validation and training segments, score them
-  audiocs embed --exp-dir "$1" --cache "$data/eval3s80/features-fbank" --out "$1/backend/valid" \
-    --folds 2 &&
-  audiocs embed --exp-dir "$1" --cache "$data/train_speed80_1.5s/features-fbank" \
-    --out "$1/backend/train" --folds $(seq 3 "$folds") --originals && recipe_backend "$1"
+  embed_valid "$1" && embed_train "$1" && recipe_backend "$1"
 }
 fused_backend() {  # fused_backend OUT RUN...: the runs' embeddings fused into OUT/backend, scored
   local out=$1 s
